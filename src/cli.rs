@@ -1,0 +1,149 @@
+//! The `attrib` command line.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::{
+    auth, auth::Scope, config::Settings, startup::Application, storage, telemetry, worker,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "attrib",
+    version,
+    about = "Influencer marketing attribution service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (migrates the database first).
+    Serve,
+    /// Consume event streams into Postgres.
+    Worker,
+    /// Serve and consume in one process: the simplest single-machine deployment.
+    Run,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print its secret (shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        scope: Scope,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("attrib: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log_filter);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("attrib: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("attrib: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
+    tracing::debug!(?settings, "configuration");
+    match command {
+        Command::Serve => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
+        Command::Worker => {
+            let db = storage::pool(&settings)?;
+            worker::run(db, shutdown_signal()).await?;
+        }
+        Command::Run => {
+            let app = Application::build(settings.clone()).await?;
+            let db = storage::pool(&settings)?;
+            let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
+            let worker = tokio::spawn(worker::run(db, async {
+                let _ = stopped.await;
+            }));
+            // actix handles SIGINT/SIGTERM for the server; the worker stops after it.
+            let served = app.run_until_stopped().await;
+            let _ = stop_worker.send(());
+            worker.await.context("worker task")??;
+            served?;
+        }
+        Command::Migrate => {
+            let db = storage::pool(&settings)?;
+            storage::migrate(&db).await.context("applying migrations")?;
+            println!("migrations applied");
+        }
+        Command::Keys {
+            command: KeysCommand::Create { name, scope },
+        } => {
+            let name = crate::domain::text::bounded("name", &name, 100)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let db = storage::pool(&settings)?;
+            storage::migrate(&db).await.context("applying migrations")?;
+            let secret = auth::generate_secret();
+            let row = storage::api_keys::insert(&db, &name, scope, &secret).await?;
+            eprintln!(
+                "created API key {} ({:?}, scope {}); the secret below is not shown again:",
+                row.id, row.name, row.scope
+            );
+            println!("{}", secret.secret);
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

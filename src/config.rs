@@ -1,0 +1,316 @@
+//! Settings from `ATTRIB_*` environment variables.
+//!
+//! Every value is validated once, at start-up, so a typo stops the process with a message
+//! naming the variable instead of failing on the first request. Secrets (the database
+//! password, the bootstrap key) are kept out of `Debug` output so they never reach a log.
+
+use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf};
+
+use ipnet::IpNet;
+use url::Url;
+
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    /// Prepended to every Redis key, so several deployments (or tests) can share one server.
+    pub redis_prefix: String,
+    pub listen: SocketAddr,
+    /// The base of every short URL handed out (`{public_url}/{slug}`).
+    pub public_url: Url,
+    pub trusted_proxies: Vec<IpNet>,
+    pub geoip_db: Option<PathBuf>,
+    pub bootstrap_admin_key: Option<String>,
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub http_workers: usize,
+    pub log_filter: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Reads settings from a map of variables; `from_env` and tests share it.
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let database_url = get("ATTRIB_DATABASE_URL")
+            .unwrap_or("postgres://postgres@127.0.0.1:5432/attrib")
+            .to_owned();
+        let parsed_db = Url::parse(&database_url).map_err(|e| ConfigError {
+            var: "ATTRIB_DATABASE_URL",
+            value: redact_url(&database_url),
+            reason: e.to_string(),
+        })?;
+        if !matches!(parsed_db.scheme(), "postgres" | "postgresql") {
+            return Err(ConfigError {
+                var: "ATTRIB_DATABASE_URL",
+                value: redact_url(&database_url),
+                reason: "scheme must be postgres:// or postgresql://".into(),
+            });
+        }
+
+        let redis_url = get("ATTRIB_REDIS_URL")
+            .unwrap_or("redis://127.0.0.1:6379")
+            .to_owned();
+        redis::Client::open(redis_url.as_str()).map_err(|e| ConfigError {
+            var: "ATTRIB_REDIS_URL",
+            value: redact_url(&redis_url),
+            reason: e.to_string(),
+        })?;
+
+        let redis_prefix = get("ATTRIB_REDIS_PREFIX").unwrap_or("attrib:").to_owned();
+        if redis_prefix.contains(['{', '}']) || redis_prefix.len() > 64 {
+            return Err(ConfigError {
+                var: "ATTRIB_REDIS_PREFIX",
+                value: redis_prefix,
+                reason: "at most 64 characters and no braces (they are Redis Cluster hash tags)"
+                    .into(),
+            });
+        }
+
+        let listen_raw = get("ATTRIB_LISTEN").unwrap_or("127.0.0.1:8080");
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| ConfigError {
+            var: "ATTRIB_LISTEN",
+            value: listen_raw.to_owned(),
+            reason: "expected host:port, e.g. 0.0.0.0:8080".into(),
+        })?;
+
+        let public_default = format!("http://{listen}");
+        let public_raw = get("ATTRIB_PUBLIC_URL").unwrap_or(&public_default);
+        let public_url = parse_public_url(public_raw).map_err(|reason| ConfigError {
+            var: "ATTRIB_PUBLIC_URL",
+            value: public_raw.to_owned(),
+            reason,
+        })?;
+
+        let trusted_proxies = get("ATTRIB_TRUSTED_PROXIES")
+            .map(parse_cidrs)
+            .transpose()
+            .map_err(|reason| ConfigError {
+                var: "ATTRIB_TRUSTED_PROXIES",
+                value: get("ATTRIB_TRUSTED_PROXIES").unwrap_or_default().to_owned(),
+                reason,
+            })?
+            .unwrap_or_default();
+
+        let geoip_db = get("ATTRIB_GEOIP_DB").map(PathBuf::from);
+        if let Some(path) = &geoip_db {
+            crate::geoip::check_database(path).map_err(|reason| ConfigError {
+                var: "ATTRIB_GEOIP_DB",
+                value: path.display().to_string(),
+                reason,
+            })?;
+        }
+
+        let bootstrap_admin_key = get("ATTRIB_BOOTSTRAP_ADMIN_KEY").map(str::to_owned);
+        if let Some(key) = &bootstrap_admin_key {
+            crate::auth::check_bootstrap_secret(key).map_err(|reason| ConfigError {
+                var: "ATTRIB_BOOTSTRAP_ADMIN_KEY",
+                value: "[redacted]".into(),
+                reason,
+            })?;
+        }
+
+        Ok(Settings {
+            database_url,
+            database_max_connections: parse_number(
+                vars,
+                "ATTRIB_DATABASE_MAX_CONNECTIONS",
+                16,
+                1..=1000,
+            )?,
+            redis_url,
+            redis_prefix,
+            listen,
+            public_url,
+            trusted_proxies,
+            geoip_db,
+            bootstrap_admin_key,
+            max_body_bytes: parse_number(
+                vars,
+                "ATTRIB_MAX_BODY_BYTES",
+                256 * 1024,
+                1024..=(64 << 20),
+            )?,
+            http_workers: parse_number(vars, "ATTRIB_HTTP_WORKERS", 0, 0..=256)?,
+            log_filter: get("ATTRIB_LOG").unwrap_or("info").to_owned(),
+        })
+    }
+}
+
+fn parse_number<T>(
+    vars: &HashMap<String, String>,
+    var: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(raw) = vars.get(var).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    match raw.parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(ConfigError {
+            var,
+            value: raw.to_owned(),
+            reason: format!(
+                "expected a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        }),
+    }
+}
+
+fn parse_public_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("expected an absolute http:// or https:// URL".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not carry a query or fragment".into());
+    }
+    // Short URLs are `{base}/{slug}`: normalise so there is exactly one slash between.
+    let trimmed = url.as_str().trim_end_matches('/').to_owned();
+    Url::parse(&trimmed).map_err(|e| e.to_string())
+}
+
+fn parse_cidrs(raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8) or an address"))
+        })
+        .collect()
+}
+
+/// Hides the password of a URL so it can be printed.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("redacted"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "[unparsable url]".into(),
+    }
+}
+
+impl Settings {
+    /// `{public_url}/{slug}`.
+    pub fn short_url(&self, slug: &str) -> String {
+        format!(
+            "{}/{}",
+            self.public_url.as_str().trim_end_matches('/'),
+            slug
+        )
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url.as_str())
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("geoip_db", &self.geoip_db)
+            .field(
+                "bootstrap_admin_key",
+                &self.bootstrap_admin_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("http_workers", &self.http_workers)
+            .field("log_filter", &self.log_filter)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_work_without_any_variable() {
+        let settings = Settings::from_map(&HashMap::new()).expect("defaults are valid");
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.short_url("emma"), "http://127.0.0.1:8080/emma");
+        assert!(settings.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn public_url_trailing_slash_is_normalised() {
+        let settings =
+            Settings::from_map(&vars(&[("ATTRIB_PUBLIC_URL", "https://go.brand.com/")])).unwrap();
+        assert_eq!(settings.short_url("emma"), "https://go.brand.com/emma");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("ATTRIB_LISTEN", "not-an-address"),
+            ("ATTRIB_PUBLIC_URL", "ftp://x"),
+            ("ATTRIB_TRUSTED_PROXIES", "10.0.0.0/8, nonsense"),
+            ("ATTRIB_DATABASE_URL", "mysql://x/y"),
+            ("ATTRIB_DATABASE_MAX_CONNECTIONS", "0"),
+            ("ATTRIB_GEOIP_DB", "/nonexistent/file.mmdb"),
+            ("ATTRIB_BOOTSTRAP_ADMIN_KEY", "short"),
+        ] {
+            let err = Settings::from_map(&vars(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var);
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let settings = Settings::from_map(&vars(&[
+            ("ATTRIB_DATABASE_URL", "postgres://u:hunter2@db/attrib"),
+            (
+                "ATTRIB_BOOTSTRAP_ADMIN_KEY",
+                "atk_0123456789abcdefghijklmnopqrstuv",
+            ),
+        ]))
+        .unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+    }
+
+    #[test]
+    fn trusted_proxies_accept_cidrs_and_addresses() {
+        let settings = Settings::from_map(&vars(&[(
+            "ATTRIB_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.168.1.1, ::1",
+        )]))
+        .unwrap();
+        assert_eq!(settings.trusted_proxies.len(), 3);
+    }
+}

@@ -1,0 +1,102 @@
+//! `/v1/api-keys`: the secret is in the creation response and nowhere else, ever.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    auth::{self, Scope},
+    domain::text,
+    http::{auth::Admin, error::ApiError, pagination, wire::path_id},
+    ids::id_string,
+    startup::AppState,
+    storage::api_keys::{self, ApiKeyRow},
+};
+
+#[derive(Debug, Serialize)]
+pub struct ApiKeyView {
+    #[serde(serialize_with = "id_string")]
+    id: i64,
+    name: String,
+    scope: String,
+    prefix: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKeyRow> for ApiKeyView {
+    fn from(row: ApiKeyRow) -> Self {
+        ApiKeyView {
+            id: row.id,
+            name: row.name,
+            scope: row.scope,
+            prefix: row.prefix,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CreatedKey {
+    #[serde(flatten)]
+    view: ApiKeyView,
+    key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    scope: Scope,
+}
+
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let name = text::bounded("name", &body.name, 100)?;
+    let secret = auth::generate_secret();
+    let row = api_keys::insert(&state.db, &name, body.scope, &secret).await?;
+    Ok(HttpResponse::Created().json(CreatedKey {
+        view: row.into(),
+        key: secret.secret,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let rows = api_keys::list(&state.db, page).await?;
+    let list = pagination::list(rows, page, |k| k.id);
+    Ok(HttpResponse::Ok().json(crate::http::wire::List {
+        data: list.data.into_iter().map(ApiKeyView::from).collect(),
+        next_cursor: list.next_cursor,
+    }))
+}
+
+/// Revokes at once: the next request with the key is a 401.
+pub async fn revoke(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "API key")?;
+    let row = api_keys::revoke(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    Ok(HttpResponse::Ok().json(ApiKeyView::from(row)))
+}

@@ -1,0 +1,277 @@
+//! `/v1/campaigns`.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::{
+    domain::{kpi, money, slug::CampaignSlug, text, time, Invalid},
+    http::{
+        auth::Admin,
+        error::ApiError,
+        pagination,
+        wire::{nullable, path_id},
+    },
+    startup::AppState,
+    storage::campaigns::{self, Campaign, CampaignFields},
+};
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Goal {
+    Awareness,
+    Traffic,
+    Conversions,
+    Revenue,
+}
+
+impl Goal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Goal::Awareness => "awareness",
+            Goal::Traffic => "traffic",
+            Goal::Conversions => "conversions",
+            Goal::Revenue => "revenue",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Priority {
+    Code,
+    Click,
+}
+
+impl Priority {
+    fn as_str(self) -> &'static str {
+        match self {
+            Priority::Code => "code",
+            Priority::Click => "click",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Draft,
+    Active,
+    Ended,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Active => "active",
+            Status::Ended => "ended",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCampaign {
+    name: String,
+    slug: String,
+    currency: String,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    budget_minor: Option<i64>,
+    goal: Option<Goal>,
+    goal_target: Option<f64>,
+    attribution_window_days: Option<i64>,
+    margin_bps: Option<i64>,
+    attribution_priority: Option<Priority>,
+    status: Option<Status>,
+}
+
+/// Every field but `currency`, which money already recorded in it depends on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchCampaign {
+    name: Option<String>,
+    slug: Option<String>,
+    starts_at: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    ends_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    budget_minor: Option<Option<i64>>,
+    goal: Option<Goal>,
+    #[serde(default, deserialize_with = "nullable")]
+    goal_target: Option<Option<f64>>,
+    attribution_window_days: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    margin_bps: Option<Option<i64>>,
+    attribution_priority: Option<Priority>,
+    /// `null` returns the status to following the dates.
+    #[serde(default, deserialize_with = "nullable")]
+    status: Option<Option<Status>>,
+}
+
+fn window_days(value: i64) -> Result<i32, Invalid> {
+    i32::try_from(value)
+        .ok()
+        .filter(|d| (1..=365).contains(d))
+        .ok_or_else(|| {
+            Invalid::malformed(
+                "attribution_window_days",
+                "invalid_attribution_window",
+                "must be 1 to 365 days",
+            )
+        })
+}
+
+fn goal_target(value: f64) -> Result<f64, Invalid> {
+    kpi::target_value("goal_target", value)
+}
+
+fn margin(value: i64) -> Result<i32, Invalid> {
+    money::basis_points("margin_bps", value)
+}
+
+impl CreateCampaign {
+    fn validate(self) -> Result<CampaignFields, Invalid> {
+        let starts_at = match &self.starts_at {
+            Some(raw) => time::parse("starts_at", raw)?,
+            None => Utc::now(),
+        };
+        let ends_at = self
+            .ends_at
+            .as_deref()
+            .map(|raw| time::parse("ends_at", raw))
+            .transpose()?;
+        time::check_order(Some(starts_at), ends_at)?;
+        Ok(CampaignFields {
+            name: text::bounded("name", &self.name, 200)?,
+            slug: CampaignSlug::parse(&self.slug)?.as_str().to_owned(),
+            currency: money::Currency::parse("currency", &self.currency)?
+                .code()
+                .to_owned(),
+            starts_at,
+            ends_at,
+            budget_minor: self
+                .budget_minor
+                .map(|v| money::amount("budget_minor", v))
+                .transpose()?,
+            goal: self.goal.unwrap_or(Goal::Conversions).as_str().to_owned(),
+            goal_target: self.goal_target.map(goal_target).transpose()?,
+            attribution_window_days: self
+                .attribution_window_days
+                .map(window_days)
+                .transpose()?
+                .unwrap_or(30),
+            margin_bps: self.margin_bps.map(margin).transpose()?,
+            attribution_priority: self
+                .attribution_priority
+                .unwrap_or(Priority::Code)
+                .as_str()
+                .to_owned(),
+            status_override: self.status.map(|s| s.as_str().to_owned()),
+        })
+    }
+}
+
+impl PatchCampaign {
+    fn apply(self, mut f: CampaignFields) -> Result<CampaignFields, Invalid> {
+        if let Some(name) = self.name {
+            f.name = text::bounded("name", &name, 200)?;
+        }
+        if let Some(slug) = self.slug {
+            f.slug = CampaignSlug::parse(&slug)?.as_str().to_owned();
+        }
+        if let Some(raw) = self.starts_at {
+            f.starts_at = time::parse("starts_at", &raw)?;
+        }
+        if let Some(ends) = self.ends_at {
+            f.ends_at = ends.map(|raw| time::parse("ends_at", &raw)).transpose()?;
+        }
+        time::check_order(Some(f.starts_at), f.ends_at)?;
+        if let Some(budget) = self.budget_minor {
+            f.budget_minor = budget
+                .map(|v| money::amount("budget_minor", v))
+                .transpose()?;
+        }
+        if let Some(goal) = self.goal {
+            f.goal = goal.as_str().to_owned();
+        }
+        if let Some(target) = self.goal_target {
+            f.goal_target = target.map(goal_target).transpose()?;
+        }
+        if let Some(days) = self.attribution_window_days {
+            f.attribution_window_days = window_days(days)?;
+        }
+        if let Some(bps) = self.margin_bps {
+            f.margin_bps = bps.map(margin).transpose()?;
+        }
+        if let Some(priority) = self.attribution_priority {
+            f.attribution_priority = priority.as_str().to_owned();
+        }
+        if let Some(status) = self.status {
+            f.status_override = status.map(|s| s.as_str().to_owned());
+        }
+        Ok(f)
+    }
+}
+
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<CreateCampaign>,
+) -> Result<HttpResponse, ApiError> {
+    let fields = body.into_inner().validate()?;
+    let campaign = campaigns::insert(&state.db, &fields).await?;
+    Ok(HttpResponse::Created().json(campaign))
+}
+
+pub async fn get(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let campaign = find(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(campaign))
+}
+
+pub async fn patch(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<PatchCampaign>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "campaign")?;
+    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+    let current = campaigns::lock(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("campaign"))?;
+    let fields = body.into_inner().apply(current.into())?;
+    let updated = campaigns::update(&mut tx, id, &fields).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let rows = campaigns::list(&state.db, page).await?;
+    Ok(HttpResponse::Ok().json(pagination::list(rows, page, |c| c.id)))
+}
+
+/// The campaign named by a path segment, or 404.
+pub async fn find(state: &AppState, raw_id: &str) -> Result<Campaign, ApiError> {
+    let id = path_id(raw_id, "campaign")?;
+    campaigns::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("campaign"))
+}

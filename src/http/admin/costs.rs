@@ -1,0 +1,103 @@
+//! `/v1/costs`: gifting, shipping, agency fees and other costs of a campaign, optionally
+//! tied to one influencer.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::{
+    domain::{money, text, time},
+    http::{
+        auth::Admin,
+        error::ApiError,
+        pagination,
+        wire::{filter_id, reference_id},
+    },
+    startup::AppState,
+    storage::{
+        costs::{self, NewCostLine},
+        ParentFilter,
+    },
+};
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CostKind {
+    Gifting,
+    Shipping,
+    AgencyFee,
+    Other,
+}
+
+impl CostKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            CostKind::Gifting => "gifting",
+            CostKind::Shipping => "shipping",
+            CostKind::AgencyFee => "agency_fee",
+            CostKind::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCost {
+    campaign_id: String,
+    influencer_id: Option<String>,
+    kind: CostKind,
+    amount_minor: i64,
+    description: Option<String>,
+    incurred_at: Option<String>,
+}
+
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<CreateCost>,
+) -> Result<HttpResponse, ApiError> {
+    let line = NewCostLine {
+        campaign_id: reference_id("campaign_id", "campaign_not_found", &body.campaign_id)?,
+        influencer_id: body
+            .influencer_id
+            .as_deref()
+            .map(|id| reference_id("influencer_id", "influencer_not_found", id))
+            .transpose()?,
+        kind: body.kind.as_str().to_owned(),
+        amount_minor: money::amount("amount_minor", body.amount_minor)?,
+        description: body
+            .description
+            .as_deref()
+            .map(|d| text::bounded("description", d, 500))
+            .transpose()?,
+        incurred_at: match &body.incurred_at {
+            Some(raw) => time::parse("incurred_at", raw)?,
+            None => Utc::now(),
+        },
+    };
+    let row = costs::insert(&state.db, &line).await?;
+    Ok(HttpResponse::Created().json(row))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    campaign_id: Option<String>,
+    influencer_id: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let filter = ParentFilter {
+        campaign_id: filter_id(query.campaign_id.as_deref()),
+        influencer_id: filter_id(query.influencer_id.as_deref()),
+    };
+    let rows = costs::list(&state.db, filter, page).await?;
+    Ok(HttpResponse::Ok().json(pagination::list(rows, page, |c| c.id)))
+}

@@ -1,0 +1,201 @@
+//! `/v1/campaigns/{id}/enrollments`: which influencers take part, on what terms.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::campaigns::find as find_campaign;
+use crate::{
+    domain::{kpi, money, Invalid},
+    http::{
+        auth::Admin,
+        error::ApiError,
+        pagination,
+        wire::{nullable, path_id, reference_id},
+    },
+    startup::AppState,
+    storage::enrollments::{self, Terms},
+};
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FlatFeeBasis {
+    Campaign,
+    Post,
+}
+
+impl FlatFeeBasis {
+    fn as_str(self) -> &'static str {
+        match self {
+            FlatFeeBasis::Campaign => "campaign",
+            FlatFeeBasis::Post => "post",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnrollment {
+    influencer_id: String,
+    flat_fee_minor: Option<i64>,
+    /// Whether the flat fee is paid once for the campaign (default) or for every post.
+    flat_fee_basis: Option<FlatFeeBasis>,
+    cpc_minor: Option<i64>,
+    cpa_minor: Option<i64>,
+    revenue_share_bps: Option<i64>,
+    target_metric: Option<String>,
+    target_value: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchEnrollment {
+    flat_fee_minor: Option<i64>,
+    flat_fee_basis: Option<FlatFeeBasis>,
+    cpc_minor: Option<i64>,
+    cpa_minor: Option<i64>,
+    revenue_share_bps: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    target_metric: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    target_value: Option<Option<f64>>,
+}
+
+fn check_target(t: &Terms) -> Result<(), Invalid> {
+    if t.target_metric.is_some() != t.target_value.is_some() {
+        return Err(Invalid::not_allowed(
+            "target_value",
+            "incomplete_target",
+            "target_metric and target_value are set together",
+        ));
+    }
+    Ok(())
+}
+
+impl CreateEnrollment {
+    fn validate(&self) -> Result<Terms, Invalid> {
+        let terms = Terms {
+            flat_fee_minor: money::amount("flat_fee_minor", self.flat_fee_minor.unwrap_or(0))?,
+            flat_fee_basis: self
+                .flat_fee_basis
+                .unwrap_or(FlatFeeBasis::Campaign)
+                .as_str()
+                .to_owned(),
+            cpc_minor: money::amount("cpc_minor", self.cpc_minor.unwrap_or(0))?,
+            cpa_minor: money::amount("cpa_minor", self.cpa_minor.unwrap_or(0))?,
+            revenue_share_bps: money::basis_points(
+                "revenue_share_bps",
+                self.revenue_share_bps.unwrap_or(0),
+            )?,
+            target_metric: self
+                .target_metric
+                .as_deref()
+                .map(|m| kpi::parse_name("target_metric", m).map(str::to_owned))
+                .transpose()?,
+            target_value: self
+                .target_value
+                .map(|v| kpi::target_value("target_value", v))
+                .transpose()?,
+        };
+        check_target(&terms)?;
+        Ok(terms)
+    }
+}
+
+impl PatchEnrollment {
+    fn apply(self, mut t: Terms) -> Result<Terms, Invalid> {
+        if let Some(v) = self.flat_fee_minor {
+            t.flat_fee_minor = money::amount("flat_fee_minor", v)?;
+        }
+        if let Some(basis) = self.flat_fee_basis {
+            t.flat_fee_basis = basis.as_str().to_owned();
+        }
+        if let Some(v) = self.cpc_minor {
+            t.cpc_minor = money::amount("cpc_minor", v)?;
+        }
+        if let Some(v) = self.cpa_minor {
+            t.cpa_minor = money::amount("cpa_minor", v)?;
+        }
+        if let Some(v) = self.revenue_share_bps {
+            t.revenue_share_bps = money::basis_points("revenue_share_bps", v)?;
+        }
+        if let Some(metric) = self.target_metric {
+            t.target_metric = metric
+                .as_deref()
+                .map(|m| kpi::parse_name("target_metric", m).map(str::to_owned))
+                .transpose()?;
+        }
+        if let Some(value) = self.target_value {
+            t.target_value = value
+                .map(|v| kpi::target_value("target_value", v))
+                .transpose()?;
+        }
+        check_target(&t)?;
+        Ok(t)
+    }
+}
+
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    campaign_id: web::Path<String>,
+    body: web::Json<CreateEnrollment>,
+) -> Result<HttpResponse, ApiError> {
+    let campaign = find_campaign(&state, &campaign_id).await?;
+    let terms = body.validate()?;
+    let influencer_id = reference_id("influencer_id", "influencer_not_found", &body.influencer_id)?;
+    let enrollment = enrollments::insert(&state.db, campaign.id, influencer_id, &terms).await?;
+    Ok(HttpResponse::Created().json(enrollment))
+}
+
+pub async fn get(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (campaign_id, influencer_id) = path.into_inner();
+    let campaign_id = path_id(&campaign_id, "enrollment")?;
+    let influencer_id = path_id(&influencer_id, "enrollment")?;
+    let enrollment = enrollments::get(&state.db, campaign_id, influencer_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("enrollment"))?;
+    Ok(HttpResponse::Ok().json(enrollment))
+}
+
+pub async fn patch(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<PatchEnrollment>,
+) -> Result<HttpResponse, ApiError> {
+    let (campaign_id, influencer_id) = path.into_inner();
+    let campaign_id = path_id(&campaign_id, "enrollment")?;
+    let influencer_id = path_id(&influencer_id, "enrollment")?;
+    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+    let current = enrollments::lock(&mut tx, campaign_id, influencer_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("enrollment"))?;
+    let id = current.id;
+    let terms = body.into_inner().apply(current.into())?;
+    let updated = enrollments::update(&mut tx, id, &terms).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    campaign_id: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let campaign = find_campaign(&state, &campaign_id).await?;
+    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let rows = enrollments::list(&state.db, campaign.id, page).await?;
+    Ok(HttpResponse::Ok().json(pagination::list(rows, page, |e| e.id)))
+}

@@ -1,0 +1,378 @@
+//! `/v1/links` and `/v1/campaigns/{id}/links/generate`.
+//!
+//! Destinations are validated here, once, so the redirect path can trust every stored
+//! URL: absolute http(s), no credentials, and never the short domain itself (a loop).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+use super::campaigns::find as find_campaign;
+use crate::{
+    config::Settings,
+    domain::{
+        link::{parse_rules, RuleInput, UtmInput},
+        money,
+        slug::LinkSlug,
+        time,
+        url::WebUrl,
+        Invalid,
+    },
+    http::{
+        auth::Admin,
+        error::ApiError,
+        pagination,
+        wire::{filter_id, nullable, path_id, reference_id, List},
+    },
+    startup::AppState,
+    storage::{
+        campaigns::{self, Campaign},
+        influencers,
+        links::{self, Link, LinkSettings},
+        ParentFilter, StorageError,
+    },
+};
+
+/// Generated slugs collide rarely; a handful of tries makes failure practically impossible.
+const SLUG_ATTEMPTS: usize = 8;
+
+/// A link as sent: the stored row plus its short URL.
+#[derive(Debug, Serialize)]
+pub struct LinkView {
+    #[serde(flatten)]
+    link: Link,
+    short_url: String,
+}
+
+impl LinkView {
+    fn new(link: Link, settings: &Settings) -> Self {
+        let short_url = settings.short_url(&link.slug);
+        LinkView { link, short_url }
+    }
+}
+
+/// The body of `POST /v1/links` and of `POST /v1/campaigns/{id}/links/generate` (which
+/// takes neither ids nor a slug): one struct, so unknown fields are refused in both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    campaign_id: Option<String>,
+    influencer_id: Option<String>,
+    slug: Option<String>,
+    destination: String,
+    #[serde(default)]
+    utm: UtmInput,
+    expires_at: Option<String>,
+    max_clicks: Option<i64>,
+    fallback_url: Option<String>,
+    #[serde(default)]
+    rules: Vec<RuleInput>,
+    #[serde(default)]
+    forward_query: bool,
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchLink {
+    slug: Option<String>,
+    destination: Option<String>,
+    utm: Option<UtmInput>,
+    #[serde(default, deserialize_with = "nullable")]
+    expires_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    max_clicks: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    fallback_url: Option<Option<String>>,
+    rules: Option<Vec<RuleInput>>,
+    forward_query: Option<bool>,
+    enabled: Option<bool>,
+}
+
+/// A web URL that does not point back at the short domain.
+fn target_url(field: &'static str, raw: &str, settings: &Settings) -> Result<String, Invalid> {
+    let url = WebUrl::parse(field, raw)?;
+    if url
+        .host()
+        .is_some_and(|h| Some(h) == settings.public_url.host_str())
+    {
+        return Err(Invalid::not_allowed(
+            field,
+            "redirect_loop",
+            "must not point at the short-link domain itself",
+        ));
+    }
+    Ok(url.as_str().to_owned())
+}
+
+fn check_rules_targets(settings: &Settings, s: &LinkSettings) -> Result<(), Invalid> {
+    for rule in &s.rules {
+        target_url("rules.destination", &rule.destination, settings)?;
+    }
+    Ok(())
+}
+
+impl LinkRequest {
+    /// Settings with a placeholder slug; `handle` and `campaign_slug` feed UTM defaults.
+    fn validate(
+        &self,
+        settings: &Settings,
+        handle: &str,
+        campaign_slug: &str,
+    ) -> Result<LinkSettings, Invalid> {
+        let s = LinkSettings {
+            slug: String::new(),
+            destination: target_url("destination", &self.destination, settings)?,
+            utm: self.utm.resolve(handle, campaign_slug)?,
+            expires_at: self
+                .expires_at
+                .as_deref()
+                .map(|t| time::parse("expires_at", t))
+                .transpose()?,
+            max_clicks: self
+                .max_clicks
+                .map(|n| money::positive_count("max_clicks", n))
+                .transpose()?,
+            fallback_url: self
+                .fallback_url
+                .as_deref()
+                .map(|u| target_url("fallback_url", u, settings))
+                .transpose()?,
+            rules: parse_rules(&self.rules)?,
+            forward_query: self.forward_query,
+            enabled: self.enabled.unwrap_or(true),
+        };
+        check_rules_targets(settings, &s)?;
+        Ok(s)
+    }
+}
+
+impl PatchLink {
+    fn apply(self, mut s: LinkSettings, settings: &Settings) -> Result<LinkSettings, Invalid> {
+        if let Some(slug) = self.slug {
+            s.slug = LinkSlug::parse(&slug)?.as_str().to_owned();
+        }
+        if let Some(destination) = self.destination {
+            s.destination = target_url("destination", &destination, settings)?;
+        }
+        if let Some(utm) = self.utm {
+            s.utm = utm.apply_to(s.utm)?;
+        }
+        if let Some(expires) = self.expires_at {
+            s.expires_at = expires.map(|t| time::parse("expires_at", &t)).transpose()?;
+        }
+        if let Some(max) = self.max_clicks {
+            s.max_clicks = max
+                .map(|n| money::positive_count("max_clicks", n))
+                .transpose()?;
+        }
+        if let Some(fallback) = self.fallback_url {
+            s.fallback_url = fallback
+                .map(|u| target_url("fallback_url", &u, settings))
+                .transpose()?;
+        }
+        if let Some(rules) = self.rules {
+            s.rules = parse_rules(&rules)?;
+            check_rules_targets(settings, &s)?;
+        }
+        if let Some(forward) = self.forward_query {
+            s.forward_query = forward;
+        }
+        if let Some(enabled) = self.enabled {
+            s.enabled = enabled;
+        }
+        Ok(s)
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, ApiError> {
+    value.as_deref().ok_or_else(|| {
+        ApiError::bad_request("invalid_body", format!("missing field `{field}`")).with_field(field)
+    })
+}
+
+/// Inserts with the custom slug (409 when taken) or a generated one (retried on collision).
+async fn insert_with_slug(
+    db: &mut PgConnection,
+    campaign_id: i64,
+    influencer_id: i64,
+    mut s: LinkSettings,
+    custom_slug: Option<LinkSlug>,
+) -> Result<Link, ApiError> {
+    if let Some(slug) = custom_slug {
+        s.slug = slug.as_str().to_owned();
+        return links::insert(&mut *db, campaign_id, influencer_id, &s)
+            .await?
+            .ok_or_else(|| StorageError::Conflict {
+                code: "slug_taken",
+                message: format!("the slug {:?} is taken", s.slug),
+            })
+            .map_err(ApiError::from);
+    }
+    for _ in 0..SLUG_ATTEMPTS {
+        s.slug = LinkSlug::generate().as_str().to_owned();
+        if let Some(link) = links::insert(&mut *db, campaign_id, influencer_id, &s).await? {
+            return Ok(link);
+        }
+    }
+    Err(ApiError::internal("could not find a free slug"))
+}
+
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<LinkRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let campaign_id = reference_id(
+        "campaign_id",
+        "campaign_not_found",
+        required(&body.campaign_id, "campaign_id")?,
+    )?;
+    let influencer_id = reference_id(
+        "influencer_id",
+        "influencer_not_found",
+        required(&body.influencer_id, "influencer_id")?,
+    )?;
+    let custom_slug = body.slug.as_deref().map(LinkSlug::parse).transpose()?;
+    let campaign = campaigns::get(&state.db, campaign_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable("campaign_not_found", "campaign_id names no campaign")
+        })?;
+    let influencer = influencers::get(&state.db, influencer_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable("influencer_not_found", "influencer_id names no influencer")
+        })?;
+    let settings = body.validate(&state.settings, &influencer.handle, &campaign.slug)?;
+    let mut conn = state.db.acquire().await.map_err(ApiError::internal)?;
+    let link =
+        insert_with_slug(&mut conn, campaign.id, influencer.id, settings, custom_slug).await?;
+    Ok(HttpResponse::Created().json(LinkView::new(link, &state.settings)))
+}
+
+pub async fn get(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "link")?;
+    let link = links::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("link"))?;
+    Ok(HttpResponse::Ok().json(LinkView::new(link, &state.settings)))
+}
+
+pub async fn patch(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<PatchLink>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "link")?;
+    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+    let current = links::lock(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("link"))?;
+    let settings = body.into_inner().apply(current.into(), &state.settings)?;
+    let updated = links::update(&mut tx, id, &settings).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(LinkView::new(updated, &state.settings)))
+}
+
+/// Disables the link; its row and click history stay.
+pub async fn delete(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "link")?;
+    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+    let current = links::lock(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("link"))?;
+    let mut settings = LinkSettings::from(current);
+    settings.enabled = false;
+    let updated = links::update(&mut tx, id, &settings).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(LinkView::new(updated, &state.settings)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    campaign_id: Option<String>,
+    influencer_id: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let filter = ParentFilter {
+        campaign_id: filter_id(query.campaign_id.as_deref()),
+        influencer_id: filter_id(query.influencer_id.as_deref()),
+    };
+    let rows = links::list(&state.db, filter, page).await?;
+    let list = pagination::list(rows, page, |l| l.id);
+    Ok(HttpResponse::Ok().json(List {
+        data: list
+            .data
+            .into_iter()
+            .map(|l| LinkView::new(l, &state.settings))
+            .collect(),
+        next_cursor: list.next_cursor,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct Generated {
+    count: usize,
+    data: Vec<LinkView>,
+}
+
+/// One new link with a generated slug for every influencer enrolled in the campaign.
+pub async fn generate(
+    _: Admin,
+    state: web::Data<AppState>,
+    campaign_id: web::Path<String>,
+    body: web::Json<LinkRequest>,
+) -> Result<HttpResponse, ApiError> {
+    for (field, set) in [
+        ("campaign_id", body.campaign_id.is_some()),
+        ("influencer_id", body.influencer_id.is_some()),
+        ("slug", body.slug.is_some()),
+    ] {
+        if set {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("{field} is not taken here: the campaign is in the path and every link gets a generated slug"),
+            )
+            .with_field(field));
+        }
+    }
+    let campaign: Campaign = find_campaign(&state, &campaign_id).await?;
+    let enrolled = crate::storage::enrollments::enrolled_handles(&state.db, campaign.id).await?;
+    // Validate for every influencer before writing anything, so a bad option creates nothing.
+    let mut prepared = Vec::with_capacity(enrolled.len());
+    for (influencer_id, handle) in &enrolled {
+        let settings = body.validate(&state.settings, handle, &campaign.slug)?;
+        prepared.push((*influencer_id, settings));
+    }
+    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+    let mut created = Vec::with_capacity(prepared.len());
+    for (influencer_id, settings) in prepared {
+        let link = insert_with_slug(&mut tx, campaign.id, influencer_id, settings, None).await?;
+        created.push(LinkView::new(link, &state.settings));
+    }
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Created().json(Generated {
+        count: created.len(),
+        data: created,
+    }))
+}

@@ -1,0 +1,199 @@
+//! `/v1/posts` and their metric snapshots.
+//!
+//! Snapshots are never edited: each one records what was known, from which source, when.
+//! Reports take the latest per post and say how much of it was self-reported.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::{
+    domain::{money, text, time, url::WebUrl, Invalid},
+    http::{
+        auth::Admin,
+        error::ApiError,
+        pagination,
+        wire::{filter_id, path_id, reference_id},
+    },
+    startup::AppState,
+    storage::{
+        posts::{self, NewPost, NewSnapshot},
+        ParentFilter,
+    },
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePost {
+    campaign_id: String,
+    influencer_id: String,
+    platform: Option<String>,
+    url: Option<String>,
+    published_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Source {
+    SelfReported,
+    Verified,
+    Api,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::SelfReported => "self_reported",
+            Source::Verified => "verified",
+            Source::Api => "api",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSnapshot {
+    impressions: Option<i64>,
+    reach: Option<i64>,
+    likes: Option<i64>,
+    comments: Option<i64>,
+    shares: Option<i64>,
+    saves: Option<i64>,
+    views: Option<i64>,
+    source: Source,
+    captured_at: Option<String>,
+}
+
+impl CreateSnapshot {
+    fn validate(&self) -> Result<NewSnapshot, Invalid> {
+        let metric =
+            |field: &'static str, v: Option<i64>| v.map(|v| money::count(field, v)).transpose();
+        let snapshot = NewSnapshot {
+            impressions: metric("impressions", self.impressions)?,
+            reach: metric("reach", self.reach)?,
+            likes: metric("likes", self.likes)?,
+            comments: metric("comments", self.comments)?,
+            shares: metric("shares", self.shares)?,
+            saves: metric("saves", self.saves)?,
+            views: metric("views", self.views)?,
+            source: self.source.as_str().to_owned(),
+            captured_at: match &self.captured_at {
+                Some(raw) => time::parse("captured_at", raw)?,
+                None => Utc::now(),
+            },
+        };
+        let counts = [
+            snapshot.impressions,
+            snapshot.reach,
+            snapshot.likes,
+            snapshot.comments,
+            snapshot.shares,
+            snapshot.saves,
+            snapshot.views,
+        ];
+        if counts.iter().all(Option::is_none) {
+            return Err(Invalid::malformed(
+                "impressions",
+                "empty_snapshot",
+                "a snapshot needs at least one metric",
+            ));
+        }
+        Ok(snapshot)
+    }
+}
+
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<CreatePost>,
+) -> Result<HttpResponse, ApiError> {
+    let post = NewPost {
+        campaign_id: reference_id("campaign_id", "campaign_not_found", &body.campaign_id)?,
+        influencer_id: reference_id("influencer_id", "influencer_not_found", &body.influencer_id)?,
+        platform: body.platform.as_deref().map(text::platform).transpose()?,
+        url: body
+            .url
+            .as_deref()
+            .map(|u| WebUrl::parse("url", u).map(|u| u.as_str().to_owned()))
+            .transpose()?,
+        published_at: body
+            .published_at
+            .as_deref()
+            .map(|t| time::parse("published_at", t))
+            .transpose()?,
+    };
+    let row = posts::insert(&state.db, &post).await?;
+    Ok(HttpResponse::Created().json(row))
+}
+
+pub async fn get(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "post")?;
+    let post = posts::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("post"))?;
+    Ok(HttpResponse::Ok().json(post))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    campaign_id: Option<String>,
+    influencer_id: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let filter = ParentFilter {
+        campaign_id: filter_id(query.campaign_id.as_deref()),
+        influencer_id: filter_id(query.influencer_id.as_deref()),
+    };
+    let rows = posts::list(&state.db, filter, page).await?;
+    Ok(HttpResponse::Ok().json(pagination::list(rows, page, |p| p.id)))
+}
+
+pub async fn add_snapshot(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<CreateSnapshot>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "post")?;
+    let snapshot = body.validate()?;
+    if posts::get(&state.db, id).await?.is_none() {
+        return Err(ApiError::not_found("post"));
+    }
+    let row = posts::insert_snapshot(&state.db, id, &snapshot).await?;
+    Ok(HttpResponse::Created().json(row))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list_snapshots(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "post")?;
+    if posts::get(&state.db, id).await?.is_none() {
+        return Err(ApiError::not_found("post"));
+    }
+    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let rows = posts::list_snapshots(&state.db, id, page).await?;
+    Ok(HttpResponse::Ok().json(pagination::list(rows, page, |s| s.id)))
+}

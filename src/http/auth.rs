@@ -1,0 +1,136 @@
+//! Authentication of `/v1` routes and per-route scope checks.
+//!
+//! The middleware runs before any extractor, so a request without a valid key gets its 401
+//! before its body is even read. Each handler then names the scope it needs by taking an
+//! [`Admin`], [`Checkout`] or [`Analyst`] argument; a wrong scope is a 403.
+
+use actix_web::{
+    body::MessageBody,
+    dev::{Payload, ServiceRequest, ServiceResponse},
+    http::header,
+    middleware::Next,
+    web, FromRequest, HttpMessage, HttpRequest,
+};
+use futures_util::future::{ready, Ready};
+
+use super::error::ApiError;
+use crate::{
+    auth::{self, Scope},
+    startup::AppState,
+    storage::api_keys,
+};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub key_id: i64,
+    pub scope: Scope,
+}
+
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("application state missing"))?;
+    let secret = bearer_token(req.request())?;
+    let row = api_keys::find_by_prefix(&state.db, auth::prefix_of(&secret))
+        .await
+        .map_err(ApiError::from)?;
+    let row = match row {
+        Some(row) if auth::hash_matches(&secret, &row.secret_hash) => row,
+        _ => return Err(ApiError::unauthorized("unknown API key").into()),
+    };
+    if row.revoked_at.is_some() {
+        return Err(ApiError::unauthorized("this API key has been revoked").into());
+    }
+    let scope = Scope::parse(&row.scope).ok_or_else(|| {
+        ApiError::internal(format!("API key {} has scope {:?}", row.id, row.scope))
+    })?;
+    if row
+        .last_used_at
+        .is_none_or(|t| chrono::Utc::now() - t > chrono::Duration::minutes(1))
+    {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = api_keys::touch(&db, row.id).await {
+                tracing::warn!(error = %e, "could not record API key use");
+            }
+        });
+    }
+    req.extensions_mut().insert(Caller {
+        key_id: row.id,
+        scope,
+    });
+    next.call(req).await
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <API key>"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let (kind, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <API key>"))?;
+    let token = token.trim();
+    if !kind.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::unauthorized(
+            "expected Authorization: Bearer <API key>",
+        ));
+    }
+    Ok(token.to_owned())
+}
+
+fn caller_with(req: &HttpRequest, allowed: &[Scope]) -> Result<Caller, ApiError> {
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .copied()
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <API key>"))?;
+    if allowed.contains(&caller.scope) {
+        Ok(caller)
+    } else {
+        let names: Vec<&str> = allowed.iter().map(Scope::as_str).collect();
+        Err(ApiError::forbidden(format!(
+            "this route needs a key with scope {}; this key has scope {}",
+            names.join(" or "),
+            caller.scope.as_str()
+        )))
+    }
+}
+
+macro_rules! scope_extractor {
+    ($(#[$doc:meta])* $name:ident, $($scope:expr),+) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name(pub Caller);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Ready<Result<Self, ApiError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready(caller_with(req, &[$($scope),+]).map($name))
+            }
+        }
+    };
+}
+
+scope_extractor!(
+    /// Management routes.
+    Admin, Scope::Admin
+);
+scope_extractor!(
+    /// Checkout routes (redemptions, conversions); admin keys may call them too.
+    Checkout, Scope::Checkout, Scope::Admin
+);
+scope_extractor!(
+    /// Report routes; admin keys may read too.
+    Analyst, Scope::Analyst, Scope::Admin
+);

@@ -1,0 +1,43 @@
+//! Liveness and readiness probes.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::startup::AppState;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The process is up and serving.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Postgres and Redis both answer; otherwise 503 naming which one does not.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (postgres, redis) = tokio::join!(postgres_ok(&state), redis_ok(&state));
+    let body = json!({
+        "status": if postgres && redis { "ready" } else { "not_ready" },
+        "postgres": if postgres { "ok" } else { "unreachable" },
+        "redis": if redis { "ok" } else { "unreachable" },
+    });
+    if postgres && redis {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn postgres_ok(state: &AppState) -> bool {
+    let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db);
+    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(1)))
+}
+
+async fn redis_ok(state: &AppState) -> bool {
+    let probe = async {
+        let mut conn = state.redis.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(ref pong)) if pong == "PONG")
+}

@@ -1,0 +1,21 @@
+//! attrib: influencer marketing attribution.
+//!
+//! Where things are:
+//! - [`http`]: routes, authentication, error rendering (the management API lives in
+//!   [`http::admin`]).
+//! - [`domain`]: pure types and rules (slugs, codes, URLs, money, discounts).
+//! - [`storage`]: Postgres, one module of SQL per table; schema in `migrations/`.
+//! - [`worker`]: the stream → Postgres ingest loop.
+//! - [`startup`]: building the HTTP application; [`cli`]: the `attrib` command.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod geoip;
+pub mod http;
+pub mod ids;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,149 @@
+//! Postgres access: the connection pool, migrations, and one module of SQL per table.
+//!
+//! Queries are checked at run time (no database needed to compile). Violations of the
+//! schema's constraints are classified here, once, so a duplicate slug is a 409 and a
+//! missing enrollment a 422 wherever they happen.
+
+pub mod api_keys;
+pub mod campaigns;
+pub mod codes;
+pub mod costs;
+pub mod enrollments;
+pub mod influencers;
+pub mod links;
+pub mod posts;
+
+use std::time::Duration;
+
+use sqlx::{postgres::PgPoolOptions, PgPool};
+
+use crate::config::Settings;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A unique constraint: the thing already exists.
+    #[error("{code}: {message}")]
+    Conflict { code: &'static str, message: String },
+    /// A foreign-key or check constraint a client's input broke.
+    #[error("{code}: {message}")]
+    Refused { code: &'static str, message: String },
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(err: sqlx::Error) -> Self {
+        let Some(db) = err.as_database_error() else {
+            return StorageError::Database(err);
+        };
+        let constraint = db.constraint().unwrap_or_default();
+        match db.code().as_deref() {
+            // unique_violation
+            Some("23505") => {
+                let (code, message) = match constraint {
+                    "campaigns_slug_key" => ("slug_taken", "a campaign with this slug exists"),
+                    "influencers_handle_key" => {
+                        ("handle_taken", "an influencer with this handle exists")
+                    }
+                    "enrollments_campaign_influencer_key" => (
+                        "already_enrolled",
+                        "the influencer is already enrolled in this campaign",
+                    ),
+                    "links_slug_key" => ("slug_taken", "a link with this slug exists"),
+                    "promo_codes_code_key" => ("code_taken", "this promo code exists"),
+                    "api_keys_prefix_key" => {
+                        ("key_prefix_taken", "an API key with this prefix exists")
+                    }
+                    _ => ("conflict", "the resource already exists"),
+                };
+                StorageError::Conflict {
+                    code,
+                    message: message.into(),
+                }
+            }
+            // foreign_key_violation
+            Some("23503") => {
+                let (code, message) = if constraint.ends_with("enrollment_fkey") {
+                    (
+                        "not_enrolled",
+                        "the influencer is not enrolled in this campaign",
+                    )
+                } else if constraint.contains("campaign") {
+                    ("campaign_not_found", "campaign_id does not name a campaign")
+                } else if constraint.contains("influencer") {
+                    (
+                        "influencer_not_found",
+                        "influencer_id does not name an influencer",
+                    )
+                } else {
+                    (
+                        "reference_not_found",
+                        "a referenced resource does not exist",
+                    )
+                };
+                StorageError::Refused {
+                    code,
+                    message: message.into(),
+                }
+            }
+            // check_violation: the domain types should have caught it; still the client's input.
+            Some("23514") => StorageError::Refused {
+                code: "constraint_violation",
+                message: format!("the values break the rule {constraint}"),
+            },
+            _ => StorageError::Database(err),
+        }
+    }
+}
+
+/// A pool that connects lazily, so the service starts (and redirects from cache) even
+/// while Postgres is briefly away.
+pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(settings.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(&settings.database_url)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Narrows a list to the children of a campaign and/or an influencer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParentFilter {
+    pub campaign_id: Option<i64>,
+    pub influencer_id: Option<i64>,
+}
+
+/// Keyset pagination over ascending ids: rows with `id > after`, one more than `limit` to
+/// know whether a next page exists.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub after: i64,
+    pub limit: i64,
+}
+
+impl PageRequest {
+    pub fn fetch_limit(&self) -> i64 {
+        self.limit + 1
+    }
+}
+
+/// Splits a fetched page into the rows to return and the id to continue after.
+pub fn finish_page<T>(
+    mut rows: Vec<T>,
+    page: PageRequest,
+    id_of: impl Fn(&T) -> i64,
+) -> (Vec<T>, Option<i64>) {
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(&id_of);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
