@@ -100,7 +100,7 @@ mod tests {
             "https://",
             "http://exa mple.com",
             "",
-            "https://a.com/\n",
+            "https://a.com/x\ny",
         ] {
             assert!(WebUrl::parse("destination", bad).is_err(), "{bad:?}");
         }
