@@ -14,8 +14,6 @@ done
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"
-  # nextest does not run doctests.
-  cargo test --doc --quiet
 else
   cargo test --no-fail-fast "$@"
 fi

@@ -1,0 +1,67 @@
+use reqwest::Method;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn unknown_routes_are_json_404s() {
+    let app = spawn_app().await;
+    let reply = app.get("/v1/nothing-here").await;
+    reply.assert_error(404, "not_found");
+    let public = app
+        .send(Method::GET, "/nothing/here/either", None, None)
+        .await;
+    public.assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn an_unsupported_method_is_a_json_405() {
+    let app = spawn_app().await;
+    app.send(Method::PUT, "/v1/campaigns", Some(&app.admin_key), None)
+        .await
+        .assert_error(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_and_a_wrong_type_too() {
+    let app = spawn_app().await;
+    let response = app.raw(Method::POST, "/v1/campaigns", "{\"name\": ").await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+
+    let response = app
+        .raw(
+            Method::POST,
+            "/v1/campaigns",
+            r#"{"name": 5, "slug": "x", "currency": "EUR"}"#,
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_body");
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413() {
+    let app = spawn_app().await;
+    let huge = format!("{{\"name\": \"{}\"}}", "a".repeat(300 * 1024));
+    let response = app.raw(Method::POST, "/v1/campaigns", &huge).await;
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_body_without_a_json_content_type_is_still_read_as_json() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(format!("{}/v1/influencers", app.address))
+        .bearer_auth(&app.admin_key)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"handle": "curl-user"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}

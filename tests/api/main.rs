@@ -1,0 +1,14 @@
+//! API tests against real Postgres and Redis: one binary, one module per area.
+
+mod api_keys;
+mod auth;
+mod campaigns;
+mod cli;
+mod codes;
+mod enrollments;
+mod errors;
+mod health;
+mod helpers;
+mod influencers;
+mod links;
+mod posts_and_costs;
