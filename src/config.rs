@@ -88,7 +88,12 @@ impl Settings {
             reason: "expected host:port, e.g. 0.0.0.0:8080".into(),
         })?;
 
-        let public_default = format!("http://{listen}");
+        // A wildcard bind address is no place to send visitors; default to loopback.
+        let public_default = if listen.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", listen.port())
+        } else {
+            format!("http://{listen}")
+        };
         let public_raw = get("ATTRIB_PUBLIC_URL").unwrap_or(&public_default);
         let public_url = parse_public_url(public_raw).map_err(|reason| ConfigError {
             var: "ATTRIB_PUBLIC_URL",
@@ -124,6 +129,13 @@ impl Settings {
             })?;
         }
 
+        let log_filter = get("ATTRIB_LOG").unwrap_or("info").to_owned();
+        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| ConfigError {
+            var: "ATTRIB_LOG",
+            value: log_filter.clone(),
+            reason: e.to_string(),
+        })?;
+
         Ok(Settings {
             database_url,
             database_max_connections: parse_number(
@@ -146,7 +158,7 @@ impl Settings {
                 1024..=(64 << 20),
             )?,
             http_workers: parse_number(vars, "ATTRIB_HTTP_WORKERS", 0, 0..=256)?,
-            log_filter: get("ATTRIB_LOG").unwrap_or("info").to_owned(),
+            log_filter,
         })
     }
 }
@@ -267,6 +279,12 @@ mod tests {
     }
 
     #[test]
+    fn a_wildcard_listen_address_does_not_leak_into_short_urls() {
+        let settings = Settings::from_map(&vars(&[("ATTRIB_LISTEN", "0.0.0.0:9000")])).unwrap();
+        assert_eq!(settings.short_url("emma"), "http://127.0.0.1:9000/emma");
+    }
+
+    #[test]
     fn public_url_trailing_slash_is_normalised() {
         let settings =
             Settings::from_map(&vars(&[("ATTRIB_PUBLIC_URL", "https://go.brand.com/")])).unwrap();
@@ -283,6 +301,9 @@ mod tests {
             ("ATTRIB_DATABASE_MAX_CONNECTIONS", "0"),
             ("ATTRIB_GEOIP_DB", "/nonexistent/file.mmdb"),
             ("ATTRIB_BOOTSTRAP_ADMIN_KEY", "short"),
+            ("ATTRIB_LOG", "attrib=loud"),
+            ("ATTRIB_MAX_BODY_BYTES", "lots"),
+            ("ATTRIB_REDIS_PREFIX", "{tag}"),
         ] {
             let err = Settings::from_map(&vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);

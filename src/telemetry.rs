@@ -2,6 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// `filter` was validated with the settings; an invalid one falls back to `info`.
 pub fn init(filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // A second init (tests building several apps) is harmless: the first one wins.

@@ -1,4 +1,4 @@
-//! Names of the KPIs reports compute (DESIGN section 6); enrollments set targets on them.
+//! Names of the KPIs reports compute; enrollments set targets on them.
 
 pub const NAMES: &[&str] = &[
     "clicks",

@@ -34,7 +34,7 @@ fn utm_value(field: &'static str, raw: &str) -> Result<String, Invalid> {
 }
 
 impl UtmInput {
-    /// Fills the gaps with the defaults of DESIGN section 3:
+    /// Fills the gaps with the product defaults:
     /// `utm_source=<handle>`, `utm_medium=influencer`, `utm_campaign=<campaign slug>`.
     pub fn resolve(&self, handle: &str, campaign_slug: &str) -> Result<Utm, Invalid> {
         self.apply_to(Utm {

@@ -2,12 +2,53 @@
 //! last id of the page, so pages stay stable while rows are added.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde::Deserialize;
 
-use super::{error::ApiError, wire::List};
-use crate::storage::{finish_page, PageRequest};
+use super::{
+    error::ApiError,
+    wire::{filter_id, List},
+};
+use crate::storage::{finish_page, PageRequest, ParentFilter};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
+
+/// The query string of a plain list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        page(self.limit, self.cursor.as_deref())
+    }
+}
+
+/// The query string of a list of a campaign's or an influencer's children.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildrenQuery {
+    campaign_id: Option<String>,
+    influencer_id: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+impl ChildrenQuery {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        page(self.limit, self.cursor.as_deref())
+    }
+
+    pub fn filter(&self) -> ParentFilter {
+        ParentFilter {
+            campaign_id: filter_id(self.campaign_id.as_deref()),
+            influencer_id: filter_id(self.influencer_id.as_deref()),
+        }
+    }
+}
 
 pub fn page(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);

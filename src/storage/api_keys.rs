@@ -88,13 +88,7 @@ pub async fn touch(db: &PgPool, id: i64) -> Result<(), StorageError> {
 }
 
 pub async fn list(db: &PgPool, page: PageRequest) -> Result<Vec<ApiKeyRow>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2"
-    ))
-    .bind(page.after)
-    .bind(page.fetch_limit())
-    .fetch_all(db)
-    .await?)
+    super::list_page(db, "api_keys", COLUMNS, page).await
 }
 
 /// Revokes a key; revoking twice keeps the first revocation time.

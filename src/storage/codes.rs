@@ -169,17 +169,5 @@ pub async fn list(
     filter: ParentFilter,
     page: PageRequest,
 ) -> Result<Vec<PromoCodeRow>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM promo_codes
-         WHERE ($1::bigint IS NULL OR campaign_id = $1)
-           AND ($2::bigint IS NULL OR influencer_id = $2)
-           AND id > $3
-         ORDER BY id LIMIT $4"
-    ))
-    .bind(filter.campaign_id)
-    .bind(filter.influencer_id)
-    .bind(page.after)
-    .bind(page.fetch_limit())
-    .fetch_all(db)
-    .await?)
+    super::list_children(db, "promo_codes", COLUMNS, filter, page).await
 }

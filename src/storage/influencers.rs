@@ -100,11 +100,5 @@ pub async fn update(
 }
 
 pub async fn list(db: &PgPool, page: PageRequest) -> Result<Vec<Influencer>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM influencers WHERE id > $1 ORDER BY id LIMIT $2"
-    ))
-    .bind(page.after)
-    .bind(page.fetch_limit())
-    .fetch_all(db)
-    .await?)
+    super::list_page(db, "influencers", COLUMNS, page).await
 }

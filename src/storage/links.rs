@@ -146,17 +146,5 @@ pub async fn list(
     filter: ParentFilter,
     page: PageRequest,
 ) -> Result<Vec<Link>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM links
-         WHERE ($1::bigint IS NULL OR campaign_id = $1)
-           AND ($2::bigint IS NULL OR influencer_id = $2)
-           AND id > $3
-         ORDER BY id LIMIT $4"
-    ))
-    .bind(filter.campaign_id)
-    .bind(filter.influencer_id)
-    .bind(page.after)
-    .bind(page.fetch_limit())
-    .fetch_all(db)
-    .await?)
+    super::list_children(db, "links", COLUMNS, filter, page).await
 }

@@ -15,7 +15,10 @@ pub mod posts;
 
 use std::time::Duration;
 
-use sqlx::{postgres::PgPoolOptions, PgPool};
+use sqlx::{
+    postgres::{PgPoolOptions, PgRow},
+    FromRow, PgPool,
+};
 
 use crate::config::Settings;
 
@@ -146,4 +149,50 @@ pub fn finish_page<T>(
     } else {
         (rows, None)
     }
+}
+
+/// One page of `SELECT {columns} FROM {table}` in id order. `table` and `columns` are
+/// constants of the calling module, never client input.
+pub async fn list_page<T>(
+    db: &PgPool,
+    table: &str,
+    columns: &str,
+    page: PageRequest,
+) -> Result<Vec<T>, StorageError>
+where
+    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(&format!(
+        "SELECT {columns} FROM {table} WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(db)
+    .await?)
+}
+
+/// Like [`list_page`], for tables with `campaign_id` and `influencer_id` columns.
+pub async fn list_children<T>(
+    db: &PgPool,
+    table: &str,
+    columns: &str,
+    filter: ParentFilter,
+    page: PageRequest,
+) -> Result<Vec<T>, StorageError>
+where
+    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(&format!(
+        "SELECT {columns} FROM {table}
+         WHERE ($1::bigint IS NULL OR campaign_id = $1)
+           AND ($2::bigint IS NULL OR influencer_id = $2)
+           AND id > $3
+         ORDER BY id LIMIT $4"
+    ))
+    .bind(filter.campaign_id)
+    .bind(filter.influencer_id)
+    .bind(page.after)
+    .bind(page.fetch_limit())
+    .fetch_all(db)
+    .await?)
 }

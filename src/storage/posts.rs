@@ -94,19 +94,7 @@ pub async fn list(
     filter: ParentFilter,
     page: PageRequest,
 ) -> Result<Vec<Post>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {POST_COLUMNS} FROM posts
-         WHERE ($1::bigint IS NULL OR campaign_id = $1)
-           AND ($2::bigint IS NULL OR influencer_id = $2)
-           AND id > $3
-         ORDER BY id LIMIT $4"
-    ))
-    .bind(filter.campaign_id)
-    .bind(filter.influencer_id)
-    .bind(page.after)
-    .bind(page.fetch_limit())
-    .fetch_all(db)
-    .await?)
+    super::list_children(db, "posts", POST_COLUMNS, filter, page).await
 }
 
 pub async fn insert_snapshot(

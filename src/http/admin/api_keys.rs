@@ -67,19 +67,12 @@ pub async fn create(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<pagination::PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let page = query.page()?;
     let rows = api_keys::list(&state.db, page).await?;
     let list = pagination::list(rows, page, |k| k.id);
     Ok(HttpResponse::Ok().json(crate::http::wire::List {

@@ -251,19 +251,12 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(updated))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<pagination::PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let page = query.page()?;
     let rows = campaigns::list(&state.db, page).await?;
     Ok(HttpResponse::Ok().json(pagination::list(rows, page, |c| c.id)))
 }

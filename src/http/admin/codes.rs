@@ -13,13 +13,12 @@ use crate::{
         auth::Admin,
         error::ApiError,
         pagination,
-        wire::{filter_id, nullable, reference_id},
+        wire::{nullable, reference_id},
     },
     startup::AppState,
     storage::{
         campaigns,
         codes::{self, CodeTerms},
-        ParentFilter,
     },
 };
 
@@ -303,25 +302,12 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(updated))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    campaign_id: Option<String>,
-    influencer_id: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<pagination::ChildrenQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = pagination::page(query.limit, query.cursor.as_deref())?;
-    let filter = ParentFilter {
-        campaign_id: filter_id(query.campaign_id.as_deref()),
-        influencer_id: filter_id(query.influencer_id.as_deref()),
-    };
-    let rows = codes::list(&state.db, filter, page).await?;
+    let page = query.page()?;
+    let rows = codes::list(&state.db, query.filter(), page).await?;
     Ok(HttpResponse::Ok().json(pagination::list(rows, page, |c| c.id)))
 }

@@ -7,17 +7,9 @@ use serde::Deserialize;
 
 use crate::{
     domain::{money, text, time},
-    http::{
-        auth::Admin,
-        error::ApiError,
-        pagination,
-        wire::{filter_id, reference_id},
-    },
+    http::{auth::Admin, error::ApiError, pagination, wire::reference_id},
     startup::AppState,
-    storage::{
-        costs::{self, NewCostLine},
-        ParentFilter,
-    },
+    storage::costs::{self, NewCostLine},
 };
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -79,25 +71,12 @@ pub async fn create(
     Ok(HttpResponse::Created().json(row))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    campaign_id: Option<String>,
-    influencer_id: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<pagination::ChildrenQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = pagination::page(query.limit, query.cursor.as_deref())?;
-    let filter = ParentFilter {
-        campaign_id: filter_id(query.campaign_id.as_deref()),
-        influencer_id: filter_id(query.influencer_id.as_deref()),
-    };
-    let rows = costs::list(&state.db, filter, page).await?;
+    let page = query.page()?;
+    let rows = costs::list(&state.db, query.filter(), page).await?;
     Ok(HttpResponse::Ok().json(pagination::list(rows, page, |c| c.id)))
 }

@@ -181,21 +181,14 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(updated))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
     campaign_id: web::Path<String>,
-    query: web::Query<ListQuery>,
+    query: web::Query<pagination::PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let campaign = find_campaign(&state, &campaign_id).await?;
-    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let page = query.page()?;
     let rows = enrollments::list(&state.db, campaign.id, page).await?;
     Ok(HttpResponse::Ok().json(pagination::list(rows, page, |e| e.id)))
 }

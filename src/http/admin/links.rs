@@ -22,14 +22,14 @@ use crate::{
         auth::Admin,
         error::ApiError,
         pagination,
-        wire::{filter_id, nullable, path_id, reference_id, List},
+        wire::{nullable, path_id, reference_id, List},
     },
     startup::AppState,
     storage::{
         campaigns::{self, Campaign},
         influencers,
         links::{self, Link, LinkSettings},
-        ParentFilter, StorageError,
+        StorageError,
     },
 };
 
@@ -299,26 +299,13 @@ pub async fn delete(
     Ok(HttpResponse::Ok().json(LinkView::new(updated, &state.settings)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    campaign_id: Option<String>,
-    influencer_id: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<pagination::ChildrenQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = pagination::page(query.limit, query.cursor.as_deref())?;
-    let filter = ParentFilter {
-        campaign_id: filter_id(query.campaign_id.as_deref()),
-        influencer_id: filter_id(query.influencer_id.as_deref()),
-    };
-    let rows = links::list(&state.db, filter, page).await?;
+    let page = query.page()?;
+    let rows = links::list(&state.db, query.filter(), page).await?;
     let list = pagination::list(rows, page, |l| l.id);
     Ok(HttpResponse::Ok().json(List {
         data: list

@@ -1,4 +1,4 @@
-//! The management API (admin scope), DESIGN section 4.
+//! The management API (admin scope).
 
 pub mod api_keys;
 pub mod campaigns;

@@ -13,13 +13,10 @@ use crate::{
         auth::Admin,
         error::ApiError,
         pagination,
-        wire::{filter_id, path_id, reference_id},
+        wire::{path_id, reference_id},
     },
     startup::AppState,
-    storage::{
-        posts::{self, NewPost, NewSnapshot},
-        ParentFilter,
-    },
+    storage::posts::{self, NewPost, NewSnapshot},
 };
 
 #[derive(Debug, Deserialize)]
@@ -138,26 +135,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(post))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    campaign_id: Option<String>,
-    influencer_id: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<pagination::ChildrenQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = pagination::page(query.limit, query.cursor.as_deref())?;
-    let filter = ParentFilter {
-        campaign_id: filter_id(query.campaign_id.as_deref()),
-        influencer_id: filter_id(query.influencer_id.as_deref()),
-    };
-    let rows = posts::list(&state.db, filter, page).await?;
+    let page = query.page()?;
+    let rows = posts::list(&state.db, query.filter(), page).await?;
     Ok(HttpResponse::Ok().json(pagination::list(rows, page, |p| p.id)))
 }
 
@@ -176,24 +160,17 @@ pub async fn add_snapshot(
     Ok(HttpResponse::Created().json(row))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 pub async fn list_snapshots(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: web::Query<pagination::PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "post")?;
     if posts::get(&state.db, id).await?.is_none() {
         return Err(ApiError::not_found("post"));
     }
-    let page = pagination::page(query.limit, query.cursor.as_deref())?;
+    let page = query.page()?;
     let rows = posts::list_snapshots(&state.db, id, page).await?;
     Ok(HttpResponse::Ok().json(pagination::list(rows, page, |s| s.id)))
 }
