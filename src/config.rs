@@ -129,7 +129,7 @@ impl Settings {
             })?;
         }
 
-        let log_filter = get("ATTRIB_LOG").unwrap_or("info").to_owned();
+        let log_filter = get("ATTRIB_LOG").unwrap_or("info,sqlx=warn").to_owned();
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| ConfigError {
             var: "ATTRIB_LOG",
             value: log_filter.clone(),
