@@ -26,7 +26,18 @@ pub struct Settings {
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
     pub log_filter: String,
+    /// Signs click ids; every process of a deployment must share it.
+    pub click_secret: String,
+    /// The query parameter that carries the click id to the destination.
+    pub click_id_param: String,
+    /// Number of event stream shards.
+    pub stream_shards: usize,
+    /// Where events wait when Redis is unreachable.
+    pub spool_dir: PathBuf,
 }
+
+/// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
+pub const DEVELOPMENT_CLICK_SECRET: &str = "attrib-development-click-secret-change-me";
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {var}={value:?}: {reason}")]
@@ -136,6 +147,30 @@ impl Settings {
             reason: e.to_string(),
         })?;
 
+        let click_secret = get("ATTRIB_CLICK_SECRET")
+            .unwrap_or(DEVELOPMENT_CLICK_SECRET)
+            .to_owned();
+        if click_secret.len() < 32 {
+            return Err(ConfigError {
+                var: "ATTRIB_CLICK_SECRET",
+                value: "[redacted]".into(),
+                reason: "must be at least 32 characters".into(),
+            });
+        }
+        let click_id_param = get("ATTRIB_CLICK_ID_PARAM").unwrap_or("atid").to_owned();
+        let param_ok = !click_id_param.is_empty()
+            && click_id_param.len() <= 32
+            && click_id_param
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !param_ok || click_id_param.starts_with("utm_") || click_id_param == "qr" {
+            return Err(ConfigError {
+                var: "ATTRIB_CLICK_ID_PARAM",
+                value: click_id_param,
+                reason: "1 to 32 letters, digits, '_' or '-', not utm_* or qr".into(),
+            });
+        }
+
         Ok(Settings {
             database_url,
             database_max_connections: parse_number(
@@ -159,6 +194,10 @@ impl Settings {
             )?,
             http_workers: parse_number(vars, "ATTRIB_HTTP_WORKERS", 0, 0..=256)?,
             log_filter,
+            click_secret,
+            click_id_param,
+            stream_shards: parse_number(vars, "ATTRIB_STREAM_SHARDS", 4, 1..=256)?,
+            spool_dir: PathBuf::from(get("ATTRIB_SPOOL_DIR").unwrap_or("spool")),
         })
     }
 }
@@ -255,6 +294,10 @@ impl fmt::Debug for Settings {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("http_workers", &self.http_workers)
             .field("log_filter", &self.log_filter)
+            .field("click_secret", &"[redacted]")
+            .field("click_id_param", &self.click_id_param)
+            .field("stream_shards", &self.stream_shards)
+            .field("spool_dir", &self.spool_dir)
             .finish()
     }
 }
@@ -304,6 +347,9 @@ mod tests {
             ("ATTRIB_LOG", "attrib=loud"),
             ("ATTRIB_MAX_BODY_BYTES", "lots"),
             ("ATTRIB_REDIS_PREFIX", "{tag}"),
+            ("ATTRIB_CLICK_SECRET", "short"),
+            ("ATTRIB_CLICK_ID_PARAM", "utm_id"),
+            ("ATTRIB_STREAM_SHARDS", "0"),
         ] {
             let err = Settings::from_map(&vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);

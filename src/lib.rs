@@ -5,6 +5,8 @@
 //!   [`http::admin`]).
 //! - [`domain`]: pure types and rules (slugs, codes, URLs, money, discounts).
 //! - [`storage`]: Postgres, one module of SQL per table; schema in `migrations/`.
+//! - [`redirect`]: the redirect hot path `GET /{slug}` and its link cache.
+//! - [`pipeline`]: event schema, Redis keys, the producer and its local spool.
 //! - [`worker`]: the stream → Postgres ingest loop.
 //! - [`startup`]: building the HTTP application; [`cli`]: the `attrib` command.
 
@@ -15,6 +17,8 @@ pub mod domain;
 pub mod geoip;
 pub mod http;
 pub mod ids;
+pub mod pipeline;
+pub mod redirect;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -9,13 +9,32 @@ use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
 use sqlx::PgPool;
 
-use crate::{auth, config::Settings, http, storage};
+use crate::{
+    auth,
+    config::{Settings, DEVELOPMENT_CLICK_SECRET},
+    domain::click_id::ClickSigner,
+    geoip::GeoIp,
+    http,
+    pipeline::{connection::SharedConnection, keys::Keys, producer::Producer, spool::Spool},
+    redirect::{self, cache::LinkCache},
+    storage,
+};
+
+/// Batcher tasks writing events to Redis: more than one keeps a flush in flight while
+/// the next batch fills.
+const EVENT_BATCHERS: usize = 2;
 
 /// What every request handler can reach.
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: PgPool,
     pub redis: redis::Client,
+    pub keys: Keys,
+    pub links: Arc<LinkCache>,
+    pub producer: Producer,
+    pub signer: ClickSigner,
+    pub geoip: Option<Arc<GeoIp>>,
+    pub redis_commands: SharedConnection,
 }
 
 pub struct Application {
@@ -41,6 +60,26 @@ impl Application {
 
     pub fn build_with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
         let redis = redis::Client::open(settings.redis_url.as_str()).context("Redis URL")?;
+        if settings.click_secret == DEVELOPMENT_CLICK_SECRET {
+            tracing::warn!(
+                "ATTRIB_CLICK_SECRET is not set: click ids are signed with a development key"
+            );
+        }
+        let keys = Keys::new(&settings.redis_prefix, settings.stream_shards);
+        let spool = Spool::open(&settings.spool_dir)
+            .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
+        let producer = Producer::start(redis.clone(), spool, EVENT_BATCHERS);
+        let links = Arc::new(LinkCache::new(db.clone()));
+        tokio::spawn(redirect::cache::follow_changes(
+            links.clone(),
+            redis.clone(),
+            keys.link_changes(),
+        ));
+        let geoip = match &settings.geoip_db {
+            Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
+            None => None,
+        };
+        let signer = ClickSigner::new(settings.click_secret.as_bytes());
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -48,7 +87,13 @@ impl Application {
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             db,
+            redis_commands: SharedConnection::new(redis.clone()),
             redis,
+            keys,
+            links,
+            producer,
+            signer,
+            geoip,
         });
         let mut server = HttpServer::new(move || {
             App::new()

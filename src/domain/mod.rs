@@ -1,7 +1,10 @@
 //! Pure domain types and rules: no I/O. A value of one of these types has passed its
 //! `parse`, so code past the HTTP boundary never re-checks it.
 
+pub mod click_id;
 pub mod code;
+pub mod destination;
+pub mod device;
 pub mod discount;
 pub mod kpi;
 pub mod link;

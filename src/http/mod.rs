@@ -3,9 +3,11 @@
 //! Route map (see README.md for the whole API):
 //! - `health`: `/healthz`, `/readyz` (public)
 //! - `admin::*`: management API under `/v1` (admin scope)
+//! - `crate::redirect`: `GET /{slug}`, the public redirect
 
 pub mod admin;
 pub mod auth;
+pub mod client_ip;
 pub mod error;
 pub mod health;
 pub mod pagination;
@@ -37,6 +39,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .wrap(from_fn(auth::authenticate))
             .configure(admin::configure)
             .default_service(web::to(not_found)),
+    )
+    // Last: every other single-segment path is a short link.
+    .service(
+        web::resource("/{slug}")
+            .route(web::get().to(crate::redirect::follow))
+            .route(web::head().to(crate::redirect::follow))
+            .default_service(web::to(method_not_allowed)),
     )
     .default_service(web::to(not_found));
 }

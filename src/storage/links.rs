@@ -148,3 +148,13 @@ pub async fn list(
 ) -> Result<Vec<Link>, StorageError> {
     super::list_children(db, "links", COLUMNS, filter, page).await
 }
+
+/// The link behind a short URL, for the redirect path's cache.
+pub async fn find_by_slug(db: &PgPool, slug: &str) -> Result<Option<Link>, StorageError> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM links WHERE slug = $1"))
+            .bind(slug)
+            .fetch_optional(db)
+            .await?,
+    )
+}

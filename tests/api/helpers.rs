@@ -15,9 +15,11 @@ use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 pub const PUBLIC_URL: &str = "https://go.test";
+pub const CLICK_SECRET: &str = "test-click-secret-0123456789abcdef0123";
 
 pub struct TestApp {
     pub address: String,
+    pub settings: Settings,
     pub client: reqwest::Client,
     pub admin_key: String,
     pub db: PgPool,
@@ -142,7 +144,9 @@ pub async fn fresh_database() -> String {
 }
 
 pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
-    let prefix = format!("attrib_test:{}:", uuid::Uuid::new_v4().simple());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("attrib_test:{id}:");
+    let spool = std::env::temp_dir().join(format!("attrib-test-spool-{id}"));
     let mut vars: HashMap<String, String> = [
         ("ATTRIB_DATABASE_URL", database_url.to_owned()),
         ("ATTRIB_REDIS_URL", redis_url()),
@@ -152,6 +156,8 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
         ("ATTRIB_HTTP_WORKERS", "1".to_owned()),
         ("ATTRIB_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
         ("ATTRIB_LOG", "warn".to_owned()),
+        ("ATTRIB_CLICK_SECRET", CLICK_SECRET.to_owned()),
+        ("ATTRIB_SPOOL_DIR", spool.display().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -183,7 +189,12 @@ pub async fn spawn_app_on(database_url: &str, extra: &[(&str, &str)]) -> TestApp
     let admin_key = create_key(&db, "test-admin", Scope::Admin).await;
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        settings,
+        // Redirects are what some tests look at, so they are never followed.
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client"),
         admin_key,
         db,
     }

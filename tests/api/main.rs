@@ -11,4 +11,6 @@ mod health;
 mod helpers;
 mod influencers;
 mod links;
+mod outage;
 mod posts_and_costs;
+mod redirect;

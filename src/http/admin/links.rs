@@ -24,6 +24,7 @@ use crate::{
         pagination,
         wire::{nullable, path_id, reference_id, List},
     },
+    redirect::cache::announce_change,
     startup::AppState,
     storage::{
         campaigns::{self, Campaign},
@@ -185,6 +186,15 @@ impl PatchLink {
     }
 }
 
+/// Drops cached copies of these slugs here and in every other process, so redirects follow
+/// a change at once (a slug that was unknown may be cached as unknown).
+async fn announce(state: &AppState, slugs: &[&str]) {
+    for slug in slugs {
+        state.links.forget(slug).await;
+    }
+    announce_change(&state.redis, &state.keys.link_changes(), slugs).await;
+}
+
 fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, ApiError> {
     value.as_deref().ok_or_else(|| {
         ApiError::bad_request("invalid_body", format!("missing field `{field}`")).with_field(field)
@@ -249,6 +259,7 @@ pub async fn create(
     let mut conn = state.db.acquire().await.map_err(ApiError::internal)?;
     let link =
         insert_with_slug(&mut conn, campaign.id, influencer.id, settings, custom_slug).await?;
+    announce(&state, &[&link.slug]).await;
     Ok(HttpResponse::Created().json(LinkView::new(link, &state.settings)))
 }
 
@@ -275,9 +286,11 @@ pub async fn patch(
     let current = links::lock(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("link"))?;
+    let old_slug = current.slug.clone();
     let settings = body.into_inner().apply(current.into(), &state.settings)?;
     let updated = links::update(&mut tx, id, &settings).await?;
     tx.commit().await.map_err(ApiError::internal)?;
+    announce(&state, &[&old_slug, &updated.slug]).await;
     Ok(HttpResponse::Ok().json(LinkView::new(updated, &state.settings)))
 }
 
@@ -296,6 +309,7 @@ pub async fn delete(
     settings.enabled = false;
     let updated = links::update(&mut tx, id, &settings).await?;
     tx.commit().await.map_err(ApiError::internal)?;
+    announce(&state, &[&updated.slug]).await;
     Ok(HttpResponse::Ok().json(LinkView::new(updated, &state.settings)))
 }
 
@@ -358,6 +372,8 @@ pub async fn generate(
         created.push(LinkView::new(link, &state.settings));
     }
     tx.commit().await.map_err(ApiError::internal)?;
+    let slugs: Vec<&str> = created.iter().map(|view| view.link.slug.as_str()).collect();
+    announce(&state, &slugs).await;
     Ok(HttpResponse::Created().json(Generated {
         count: created.len(),
         data: created,

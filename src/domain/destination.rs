@@ -1,0 +1,114 @@
+//! Building the URL a click is redirected to.
+
+use url::Url;
+
+use super::link::Utm;
+
+/// `destination` with the link's UTM parameters (replacing any the destination already
+/// had), the visitor's own query parameters when the link forwards them (never overriding
+/// the destination's), and the click id parameter last.
+pub fn build(
+    destination: &str,
+    utm: &Utm,
+    forwarded: Option<&str>,
+    click_param: &str,
+    click_id: Option<&str>,
+) -> Option<String> {
+    let mut url = Url::parse(destination).ok()?;
+    let utm_pairs: Vec<(&str, &str)> = [
+        ("utm_source", Some(utm.source.as_str())),
+        ("utm_medium", Some(utm.medium.as_str())),
+        ("utm_campaign", Some(utm.campaign.as_str())),
+        ("utm_content", utm.content.as_deref()),
+        ("utm_term", utm.term.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != click_param && !utm_pairs.iter().any(|(u, _)| u == k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.extend(
+        utm_pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    if let Some(query) = forwarded {
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let reserved = k == "qr" || k == click_param;
+            if !reserved && !pairs.iter().any(|(existing, _)| *existing == k) {
+                pairs.push((k.into_owned(), v.into_owned()));
+            }
+        }
+    }
+    if let Some(id) = click_id {
+        pairs.push((click_param.to_owned(), id.to_owned()));
+    }
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    Some(url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utm() -> Utm {
+        Utm {
+            source: "emma".into(),
+            medium: "influencer".into(),
+            campaign: "summer".into(),
+            content: Some("reel 1".into()),
+            term: None,
+        }
+    }
+
+    #[test]
+    fn utm_and_click_id_are_appended_to_existing_parameters() {
+        let url = build(
+            "https://shop.example.com/p?color=red#top",
+            &utm(),
+            None,
+            "atid",
+            Some("CID"),
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "https://shop.example.com/p?color=red&utm_source=emma&utm_medium=influencer&utm_campaign=summer&utm_content=reel+1&atid=CID#top"
+        );
+    }
+
+    #[test]
+    fn the_links_utm_replaces_the_destinations_own() {
+        let url = build(
+            "https://shop.example.com/?utm_source=old&x=1",
+            &utm(),
+            None,
+            "atid",
+            None,
+        )
+        .unwrap();
+        assert!(url.contains("utm_source=emma"));
+        assert!(!url.contains("old"));
+        assert!(url.contains("x=1"));
+    }
+
+    #[test]
+    fn forwarded_parameters_never_override_and_reserved_ones_are_dropped() {
+        let url = build(
+            "https://shop.example.com/?x=1",
+            &utm(),
+            Some("x=2&gclid=abc&qr=1&atid=forged&utm_source=evil"),
+            "atid",
+            Some("CID"),
+        )
+        .unwrap();
+        assert!(url.contains("x=1") && !url.contains("x=2"));
+        assert!(url.contains("gclid=abc"));
+        assert!(!url.contains("qr=1"));
+        assert!(!url.contains("forged") && url.ends_with("atid=CID"));
+        assert!(!url.contains("evil"));
+    }
+}

@@ -1,0 +1,88 @@
+//! The one definition of the events carried by the Redis streams.
+//!
+//! An entry holds one field, `e`, with the event as JSON. Every event carries a unique id
+//! (for a click: its click id) and a schema version, so the worker can write it
+//! idempotently and refuse what it does not understand.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+pub const FIELD: &str = "e";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Click(ClickEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Link,
+    Qr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClickEvent {
+    pub v: u32,
+    /// The click id handed to the visitor's destination; unique per click.
+    pub id: String,
+    pub link_id: i64,
+    pub at: DateTime<Utc>,
+    /// First-party cookie of the short domain, else a hash of address, agent and day.
+    pub visitor: String,
+    /// For enrichment only; the worker stores a truncated prefix, never this.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    pub trigger: Trigger,
+}
+
+impl Event {
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs of strings and numbers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(raw: &[u8]) -> Result<Event, String> {
+        let event: Event = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+        let version = match &event {
+            Event::Click(c) => c.v,
+        };
+        if version != SCHEMA_VERSION {
+            return Err(format!("unknown schema version {version}"));
+        }
+        Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let event = Event::Click(ClickEvent {
+            v: SCHEMA_VERSION,
+            id: "abc".into(),
+            link_id: 7,
+            at: Utc::now(),
+            visitor: "v1".into(),
+            ip: Some("81.2.69.142".into()),
+            user_agent: Some("curl/8".into()),
+            referrer: None,
+            trigger: Trigger::Qr,
+        });
+        assert_eq!(Event::from_json(event.to_json().as_bytes()).unwrap(), event);
+    }
+
+    #[test]
+    fn other_versions_and_garbage_are_refused() {
+        assert!(Event::from_json(b"not json").is_err());
+        let future = r#"{"type":"click","v":99,"id":"a","link_id":1,"at":"2026-01-01T00:00:00Z","visitor":"v","ip":null,"user_agent":null,"referrer":null,"trigger":"link"}"#;
+        assert!(Event::from_json(future.as_bytes())
+            .unwrap_err()
+            .contains("version"));
+    }
+}

@@ -1,0 +1,8 @@
+//! The event pipeline: producing events into sharded Redis streams (with a local spool
+//! when Redis is away) and, in the worker, consuming them into Postgres.
+
+pub mod connection;
+pub mod events;
+pub mod keys;
+pub mod producer;
+pub mod spool;

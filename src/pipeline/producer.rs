@@ -1,0 +1,232 @@
+//! Getting events into the Redis streams before the request that caused them is answered.
+//!
+//! Requests hand their event to a batcher task and wait for its verdict. A batcher takes
+//! everything queued while its previous flush was in flight and writes it in one pipelined
+//! round trip (`XADD` per event), so throughput grows with load while an idle service adds
+//! no waiting. When Redis fails or is slow, the batch goes to the local [`Spool`] instead,
+//! and Redis is left alone for a while; the [`replay`] task moves spooled events back once
+//! Redis answers. Either way the caller learns where its event is durable.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use redis::aio::MultiplexedConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::spool::Spool;
+
+const MAX_BATCH: usize = 512;
+const QUEUE_PER_BATCHER: usize = 8192;
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+/// After a failure, batches go straight to the spool until the replayer sees Redis again.
+const REPLAY_INTERVAL: Duration = Duration::from_millis(500);
+const REPLAY_CHUNK: usize = 500;
+
+/// Where an event was made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Redis,
+    Spool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error("event queue full")]
+    Overloaded,
+    #[error("event could be written neither to Redis nor to the spool")]
+    Lost,
+}
+
+struct Pending {
+    stream: String,
+    payload: String,
+    done: oneshot::Sender<Option<Stored>>,
+}
+
+struct Shared {
+    client: redis::Client,
+    spool: Spool,
+    /// Set on a Redis failure, cleared by the replayer once Redis answers and the spool is
+    /// empty, so events are not reordered around an outage more than necessary.
+    redis_down: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct Producer {
+    senders: Arc<Vec<mpsc::Sender<Pending>>>,
+    next: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+impl Producer {
+    /// Starts `batchers` batcher tasks and the spool replayer on the current runtime.
+    pub fn start(client: redis::Client, spool: Spool, batchers: usize) -> Self {
+        let shared = Arc::new(Shared {
+            client,
+            redis_down: AtomicBool::new(spool.has_pending()),
+            spool,
+        });
+        let senders = (0..batchers.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE_PER_BATCHER);
+                tokio::spawn(run_batcher(rx, shared.clone()));
+                tx
+            })
+            .collect();
+        tokio::spawn(replay(shared.clone()));
+        Producer {
+            senders: Arc::new(senders),
+            next: Arc::new(AtomicUsize::new(0)),
+            shared,
+        }
+    }
+
+    /// Returns once the event is in Redis or in the spool.
+    pub async fn send(&self, stream: String, payload: String) -> Result<Stored, ProduceError> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+        let (done, verdict) = oneshot::channel();
+        self.senders[index]
+            .try_send(Pending {
+                stream,
+                payload,
+                done,
+            })
+            .map_err(|_| ProduceError::Overloaded)?;
+        verdict.await.ok().flatten().ok_or(ProduceError::Lost)
+    }
+
+    /// Whether events are currently going to the spool.
+    pub fn spooling(&self) -> bool {
+        self.shared.redis_down.load(Ordering::Relaxed)
+    }
+}
+
+async fn run_batcher(mut rx: mpsc::Receiver<Pending>, shared: Arc<Shared>) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let verdict = flush(&shared, &mut conn, &batch).await;
+        for pending in batch.drain(..) {
+            let _ = pending.done.send(verdict);
+        }
+    }
+}
+
+async fn flush(
+    shared: &Shared,
+    conn: &mut Option<MultiplexedConnection>,
+    batch: &[Pending],
+) -> Option<Stored> {
+    if !shared.redis_down.load(Ordering::Relaxed) {
+        match write_to_redis(shared, conn, batch.iter().map(|p| (&p.stream, &p.payload))).await {
+            Ok(()) => return Some(Stored::Redis),
+            Err(e) => {
+                tracing::warn!(error = %e, events = batch.len(), "Redis refused events; spooling");
+                *conn = None;
+                shared.redis_down.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    let lines: Vec<(&str, &str)> = batch
+        .iter()
+        .map(|p| (p.stream.as_str(), p.payload.as_str()))
+        .collect();
+    match shared.spool.append(&lines) {
+        Ok(()) => Some(Stored::Spool),
+        Err(e) => {
+            tracing::error!(error = %e, events = batch.len(), "cannot write the spool");
+            None
+        }
+    }
+}
+
+async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(REDIS_TIMEOUT))
+        .set_response_timeout(Some(REDIS_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+async fn write_to_redis<'a>(
+    shared: &Shared,
+    conn: &mut Option<MultiplexedConnection>,
+    events: impl Iterator<Item = (&'a String, &'a String)>,
+) -> redis::RedisResult<()> {
+    if conn.is_none() {
+        *conn = Some(connect(&shared.client).await?);
+    }
+    let Some(connection) = conn.as_mut() else {
+        return Ok(());
+    };
+    let mut pipe = redis::pipe();
+    for (stream, payload) in events {
+        pipe.cmd("XADD")
+            .arg(stream)
+            .arg("*")
+            .arg(super::events::FIELD)
+            .arg(payload)
+            .ignore();
+    }
+    pipe.query_async::<()>(connection).await
+}
+
+/// Moves spooled events back into Redis whenever Redis answers.
+async fn replay(shared: Arc<Shared>) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    loop {
+        tokio::time::sleep(REPLAY_INTERVAL).await;
+        if !shared.spool.has_pending() {
+            continue;
+        }
+        if conn.is_none() {
+            conn = connect(&shared.client).await.ok();
+        }
+        let Some(connection) = conn.as_mut() else {
+            continue;
+        };
+        if redis::cmd("PING")
+            .query_async::<String>(connection)
+            .await
+            .is_err()
+        {
+            conn = None;
+            continue;
+        }
+        // New events go to Redis again; what was spooled so far is replayed behind them.
+        shared.redis_down.store(false, Ordering::Relaxed);
+        shared.spool.rotate();
+        if let Err(e) = replay_files(&shared, &mut conn).await {
+            tracing::warn!(error = %e, "spool replay interrupted; will retry");
+            conn = None;
+        }
+    }
+}
+
+async fn replay_files(
+    shared: &Shared,
+    conn: &mut Option<MultiplexedConnection>,
+) -> anyhow::Result<()> {
+    for claimed in shared.spool.claim()? {
+        let events = claimed.events()?;
+        for chunk in events.chunks(REPLAY_CHUNK) {
+            write_to_redis(shared, conn, chunk.iter().map(|e| (&e.stream, &e.payload))).await?;
+        }
+        tracing::info!(events = events.len(), file = %claimed.path().display(), "spool replayed");
+        claimed.remove()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! The redirect hot path: `GET /{slug}`.
+//!
+//! Read top to bottom: find the link in the in-process cache, decide where the visitor
+//! goes (rules, expiry, click limit, fallback), issue a signed click id, hand the click
+//! event to the producer and wait until it is durable (in Redis, or in the local spool
+//! when Redis is away), then answer `302`. No Postgres I/O on a cache hit; everything
+//! else about the click is worked out later by the worker.
+//!
+//! `HEAD` answers like `GET` and records nothing.
+
+pub mod cache;
+
+use std::net::IpAddr;
+
+use actix_web::{
+    cookie::{time::Duration as CookieDuration, Cookie, SameSite},
+    http::{header, Method, StatusCode},
+    web, HttpRequest, HttpResponse, ResponseError,
+};
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    domain::{destination, device, link::Rule, slug::LinkSlug},
+    http::{client_ip::client_ip, error::ApiError},
+    pipeline::events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
+    startup::AppState,
+    storage::links::Link,
+};
+
+pub const VISITOR_COOKIE: &str = "atv";
+const VISITOR_COOKIE_DAYS: i64 = 365;
+const MAX_HEADER_CHARS: usize = 1024;
+
+pub async fn follow(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> HttpResponse {
+    let Ok(slug) = LinkSlug::parse(&slug) else {
+        return ApiError::not_found("link").error_response();
+    };
+    let link = match state.links.get(slug.as_str()).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return ApiError::not_found("link").error_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "link lookup failed");
+            return ApiError::unavailable("link_lookup_failed", "try again shortly")
+                .error_response();
+        }
+    };
+    let recording = req.method() == Method::GET;
+    let ip = client_ip(&req, &state.settings.trusted_proxies);
+    let user_agent = header_text(&req, header::USER_AGENT);
+
+    if !link.enabled || link.expires_at.is_some_and(|t| t <= Utc::now()) {
+        return gone(&link);
+    }
+    if let Some(max) = link.max_clicks.filter(|_| recording) {
+        let count = state
+            .redis_commands
+            .incr(&state.keys.link_clicks(link.id))
+            .await;
+        // Without Redis the limit cannot be checked; the redirect must still work.
+        if count.is_some_and(|n| n > max) {
+            return gone(&link);
+        }
+    }
+
+    let target = choose_destination(&state, &link, ip, user_agent.as_deref());
+    let now = Utc::now();
+    let click_id = recording.then(|| state.signer.issue(link.id, now));
+    let forwarded = link
+        .forward_query
+        .then(|| req.query_string())
+        .filter(|q| !q.is_empty());
+    let Some(location) = destination::build(
+        target,
+        &link.utm.0,
+        forwarded,
+        &state.settings.click_id_param,
+        click_id.as_ref().map(|c| c.as_str()),
+    ) else {
+        return ApiError::internal(format!("link {} has an unparsable destination", link.id))
+            .error_response();
+    };
+
+    let visitor = visitor_id(&req, ip, user_agent.as_deref(), now);
+    if let Some(click_id) = click_id {
+        let event = Event::Click(ClickEvent {
+            v: SCHEMA_VERSION,
+            id: click_id.as_str().to_owned(),
+            link_id: link.id,
+            at: now,
+            visitor: visitor.clone(),
+            ip: ip.map(|ip| ip.to_string()),
+            user_agent,
+            referrer: header_text(&req, header::REFERER),
+            trigger: if query_flag(&req, "qr") {
+                Trigger::Qr
+            } else {
+                Trigger::Link
+            },
+        });
+        let stream = state.keys.stream(state.keys.shard_of(link.id));
+        if let Err(e) = state.producer.send(stream, event.to_json()).await {
+            // The visitor still gets where they were going; the click is lost and said so.
+            tracing::error!(error = %e, link_id = link.id, "click not recorded");
+        }
+    }
+
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(visitor_cookie(&state, visitor))
+        .finish()
+}
+
+/// Disabled, expired or exhausted: the fallback URL if there is one, else 410.
+fn gone(link: &Link) -> HttpResponse {
+    match &link.fallback_url {
+        Some(fallback) => HttpResponse::Found()
+            .insert_header((header::LOCATION, fallback.as_str()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        None => ApiError::new(
+            StatusCode::GONE,
+            "link_gone",
+            "this link is no longer active",
+        )
+        .error_response(),
+    }
+}
+
+/// The first rule matching the visitor's device and country, else the link's destination.
+fn choose_destination<'a>(
+    state: &AppState,
+    link: &'a Link,
+    ip: Option<IpAddr>,
+    user_agent: Option<&str>,
+) -> &'a str {
+    if link.rules.0.is_empty() {
+        return &link.destination;
+    }
+    let device = device::classify(user_agent.unwrap_or_default());
+    let needs_country = link.rules.0.iter().any(|r| r.country.is_some());
+    let country = match (&state.geoip, ip) {
+        (Some(geo), Some(ip)) if needs_country => geo.lookup(ip).country,
+        _ => None,
+    };
+    let applies = |rule: &Rule| {
+        rule.device
+            .is_none_or(|wanted| device::matches(wanted, device))
+            && rule
+                .country
+                .as_deref()
+                .is_none_or(|wanted| country.as_deref() == Some(wanted))
+    };
+    link.rules
+        .0
+        .iter()
+        .find(|rule| applies(rule))
+        .map_or(link.destination.as_str(), |rule| rule.destination.as_str())
+}
+
+/// The visitor's first-party cookie, or — on a first visit — a hash of address, agent and
+/// day, which then becomes the cookie so later clicks count as the same visitor.
+fn visitor_id(
+    req: &HttpRequest,
+    ip: Option<IpAddr>,
+    user_agent: Option<&str>,
+    now: chrono::DateTime<Utc>,
+) -> String {
+    if let Some(cookie) = req.cookie(VISITOR_COOKIE) {
+        let value = cookie.value();
+        if (8..=64).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return value.to_owned();
+        }
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(ip.map(|ip| ip.to_string()).unwrap_or_default());
+    hasher.update([0]);
+    hasher.update(user_agent.unwrap_or_default());
+    hasher.update([0]);
+    hasher.update(now.date_naive().to_string());
+    hasher
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn visitor_cookie(state: &AppState, visitor: String) -> Cookie<'static> {
+    Cookie::build(VISITOR_COOKIE, visitor)
+        .path("/")
+        .http_only(true)
+        .secure(state.settings.public_url.scheme() == "https")
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::days(VISITOR_COOKIE_DAYS))
+        .finish()
+}
+
+fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
+    let value = req.headers().get(name)?.to_str().ok()?;
+    let value: String = value.chars().take(MAX_HEADER_CHARS).collect();
+    (!value.is_empty()).then_some(value)
+}
+
+fn query_flag(req: &HttpRequest, name: &str) -> bool {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| k == name && (v == "1" || v == "true"))
+}

@@ -1,0 +1,170 @@
+//! Redirects while Redis is down: every visitor is redirected, every click is spooled, and
+//! the spool reaches Redis once it is back — each click exactly once.
+
+use std::{
+    collections::HashSet,
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use attrib::pipeline::{events::Event, keys::Keys};
+use serde_json::json;
+
+use crate::helpers::{spawn_app_with, TestApp};
+
+/// A Redis server of this test's own, on a free port, stopped when dropped.
+struct OwnedRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnedRedis {
+    fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/services.sh installs it)");
+        let redis = OwnedRedis {
+            port,
+            child: Some(child),
+        };
+        redis.wait_until_up();
+        redis
+    }
+
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_until_up(&self) {
+        let client = redis::Client::open(self.url()).unwrap();
+        for _ in 0..100 {
+            if let Ok(mut conn) = client.get_connection() {
+                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnedRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn stream_click_ids(app: &TestApp, redis_url: &str) -> Vec<String> {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let mut ids = Vec::new();
+    for shard in 0..keys.shards() {
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(keys.stream(shard))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        for (_, fields) in entries {
+            for (_, payload) in fields {
+                let Event::Click(click) = Event::from_json(payload.as_bytes()).unwrap();
+                ids.push(click.id);
+            }
+        }
+    }
+    ids
+}
+
+fn spool_files(app: &TestApp) -> usize {
+    std::fs::read_dir(&app.settings.spool_dir)
+        .map(|dir| dir.filter_map(Result::ok).count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn clicks_during_a_redis_outage_are_spooled_and_arrive_once_when_it_returns() {
+    // Given an app whose Redis is its own
+    let mut redis = OwnedRedis::start();
+    let redis_url = redis.url();
+    let app = spawn_app_with(&[("ATTRIB_REDIS_URL", redis_url.as_str())]).await;
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+    app.post(
+        "/v1/links",
+        json!({"campaign_id": campaign, "influencer_id": influencer, "slug": "emma",
+               "destination": "https://shop.example.com/"}),
+    )
+    .await
+    .assert_status(201);
+
+    // When Redis goes away and visitors keep clicking
+    redis.stop();
+    let mut issued = Vec::new();
+    for _ in 0..20 {
+        let response = app
+            .client
+            .get(format!("{}/emma", app.address))
+            .send()
+            .await
+            .unwrap();
+        // Then every one of them is redirected
+        assert_eq!(response.status(), 302);
+        let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+        let id = location
+            .query_pairs()
+            .find(|(k, _)| k == "atid")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        issued.push(id);
+    }
+    assert!(spool_files(&app) > 0, "the clicks wait in the spool");
+
+    // And when Redis is back, the spool drains into it, each click once
+    let _back = OwnedRedis::start_on(redis.port);
+    let mut arrived = Vec::new();
+    for _ in 0..100 {
+        arrived = stream_click_ids(&app, &redis_url).await;
+        if arrived.len() >= issued.len() && spool_files(&app) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(spool_files(&app), 0, "the spool is emptied");
+    let unique: HashSet<&String> = arrived.iter().collect();
+    assert_eq!(arrived.len(), unique.len(), "no click twice");
+    assert_eq!(
+        unique,
+        issued.iter().collect::<HashSet<_>>(),
+        "every click arrived"
+    );
+
+    // And new clicks go straight to Redis again
+    app.client
+        .get(format!("{}/emma", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream_click_ids(&app, &redis_url).await.len(), 21);
+}
