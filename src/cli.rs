@@ -5,8 +5,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use std::sync::Arc;
+
 use crate::{
-    auth, auth::Scope, config::Settings, startup::Application, storage, telemetry, worker,
+    auth,
+    auth::Scope,
+    config::Settings,
+    enrich::geo::GeoIp,
+    pipeline::keys::Keys,
+    startup::Application,
+    storage, telemetry,
+    worker::{Worker, WorkerConfig},
 };
 
 #[derive(Debug, Parser)]
@@ -88,13 +97,14 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let db = storage::pool(&settings)?;
-            worker::run(db, shutdown_signal()).await?;
+            storage::migrate(&db).await.context("applying migrations")?;
+            build_worker(&settings, db)?.run(shutdown_signal()).await?;
         }
         Command::Run => {
             let app = Application::build(settings.clone()).await?;
-            let db = storage::pool(&settings)?;
+            let worker = build_worker(&settings, storage::pool(&settings)?)?;
             let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
-            let worker = tokio::spawn(worker::run(db, async {
+            let worker = tokio::spawn(worker.run(async {
                 let _ = stopped.await;
             }));
             // actix handles SIGINT/SIGTERM for the server; the worker stops after it.
@@ -125,6 +135,21 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn build_worker(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result<Arc<Worker>> {
+    let redis = redis::Client::open(settings.redis_url.as_str()).context("Redis URL")?;
+    let geo = match &settings.geoip_db {
+        Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
+        None => None,
+    };
+    Ok(Arc::new(Worker::new(
+        db,
+        redis,
+        Keys::new(&settings.redis_prefix, settings.stream_shards),
+        geo,
+        WorkerConfig::default(),
+    )))
 }
 
 async fn shutdown_signal() {

@@ -124,7 +124,7 @@ impl Settings {
 
         let geoip_db = get("ATTRIB_GEOIP_DB").map(PathBuf::from);
         if let Some(path) = &geoip_db {
-            crate::geoip::check_database(path).map_err(|reason| ConfigError {
+            crate::enrich::geo::check_database(path).map_err(|reason| ConfigError {
                 var: "ATTRIB_GEOIP_DB",
                 value: path.display().to_string(),
                 reason,

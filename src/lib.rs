@@ -7,6 +7,7 @@
 //! - [`storage`]: Postgres, one module of SQL per table; schema in `migrations/`.
 //! - [`redirect`]: the redirect hot path `GET /{slug}` and its link cache.
 //! - [`pipeline`]: event schema, Redis keys, the producer and its local spool.
+//! - [`enrich`]: geo, user agent and bot classification for the worker.
 //! - [`worker`]: the stream → Postgres ingest loop.
 //! - [`startup`]: building the HTTP application; [`cli`]: the `attrib` command.
 
@@ -14,7 +15,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod geoip;
+pub mod enrich;
 pub mod http;
 pub mod ids;
 pub mod pipeline;

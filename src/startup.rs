@@ -13,7 +13,7 @@ use crate::{
     auth,
     config::{Settings, DEVELOPMENT_CLICK_SECRET},
     domain::click_id::ClickSigner,
-    geoip::GeoIp,
+    enrich::geo::GeoIp,
     http,
     pipeline::{connection::SharedConnection, keys::Keys, producer::Producer, spool::Spool},
     redirect::{self, cache::LinkCache},

@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod campaigns;
+pub mod clicks;
 pub mod codes;
 pub mod costs;
 pub mod enrollments;

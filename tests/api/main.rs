@@ -14,3 +14,4 @@ mod links;
 mod outage;
 mod posts_and_costs;
 mod redirect;
+mod worker;

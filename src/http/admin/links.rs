@@ -28,7 +28,7 @@ use crate::{
     startup::AppState,
     storage::{
         campaigns::{self, Campaign},
-        influencers,
+        clicks, influencers,
         links::{self, Link, LinkSettings},
         StorageError,
     },
@@ -37,19 +37,44 @@ use crate::{
 /// Generated slugs collide rarely; a handful of tries makes failure practically impossible.
 const SLUG_ATTEMPTS: usize = 8;
 
-/// A link as sent: the stored row plus its short URL.
+/// A link as sent: the stored row, its short URL, and its ingested clicks (from the hourly
+/// rollups, so the cost does not grow with the number of clicks).
 #[derive(Debug, Serialize)]
 pub struct LinkView {
     #[serde(flatten)]
     link: Link,
     short_url: String,
+    clicks: i64,
+    unique_clicks: i64,
 }
 
-impl LinkView {
-    fn new(link: Link, settings: &Settings) -> Self {
-        let short_url = settings.short_url(&link.slug);
-        LinkView { link, short_url }
-    }
+/// Views of `links` with their click totals, in the same order.
+async fn views(state: &AppState, links: Vec<Link>) -> Result<Vec<LinkView>, ApiError> {
+    let ids: Vec<i64> = links.iter().map(|l| l.id).collect();
+    let totals = if ids.is_empty() {
+        Default::default()
+    } else {
+        clicks::link_totals(&state.db, &ids).await?
+    };
+    Ok(links
+        .into_iter()
+        .map(|link| {
+            let (clicks, unique_clicks) = totals.get(&link.id).copied().unwrap_or((0, 0));
+            LinkView {
+                short_url: state.settings.short_url(&link.slug),
+                link,
+                clicks,
+                unique_clicks,
+            }
+        })
+        .collect())
+}
+
+async fn view(state: &AppState, link: Link) -> Result<LinkView, ApiError> {
+    views(state, vec![link])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("link view missing"))
 }
 
 /// The body of `POST /v1/links` and of `POST /v1/campaigns/{id}/links/generate` (which
@@ -260,7 +285,7 @@ pub async fn create(
     let link =
         insert_with_slug(&mut conn, campaign.id, influencer.id, settings, custom_slug).await?;
     announce(&state, &[&link.slug]).await;
-    Ok(HttpResponse::Created().json(LinkView::new(link, &state.settings)))
+    Ok(HttpResponse::Created().json(view(&state, link).await?))
 }
 
 pub async fn get(
@@ -272,7 +297,7 @@ pub async fn get(
     let link = links::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("link"))?;
-    Ok(HttpResponse::Ok().json(LinkView::new(link, &state.settings)))
+    Ok(HttpResponse::Ok().json(view(&state, link).await?))
 }
 
 pub async fn patch(
@@ -291,7 +316,7 @@ pub async fn patch(
     let updated = links::update(&mut tx, id, &settings).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     announce(&state, &[&old_slug, &updated.slug]).await;
-    Ok(HttpResponse::Ok().json(LinkView::new(updated, &state.settings)))
+    Ok(HttpResponse::Ok().json(view(&state, updated).await?))
 }
 
 /// Disables the link; its row and click history stay.
@@ -310,7 +335,7 @@ pub async fn delete(
     let updated = links::update(&mut tx, id, &settings).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     announce(&state, &[&updated.slug]).await;
-    Ok(HttpResponse::Ok().json(LinkView::new(updated, &state.settings)))
+    Ok(HttpResponse::Ok().json(view(&state, updated).await?))
 }
 
 pub async fn list(
@@ -322,11 +347,7 @@ pub async fn list(
     let rows = links::list(&state.db, query.filter(), page).await?;
     let list = pagination::list(rows, page, |l| l.id);
     Ok(HttpResponse::Ok().json(List {
-        data: list
-            .data
-            .into_iter()
-            .map(|l| LinkView::new(l, &state.settings))
-            .collect(),
+        data: views(&state, list.data).await?,
         next_cursor: list.next_cursor,
     }))
 }
@@ -369,13 +390,14 @@ pub async fn generate(
     let mut created = Vec::with_capacity(prepared.len());
     for (influencer_id, settings) in prepared {
         let link = insert_with_slug(&mut tx, campaign.id, influencer_id, settings, None).await?;
-        created.push(LinkView::new(link, &state.settings));
+        created.push(link);
     }
     tx.commit().await.map_err(ApiError::internal)?;
-    let slugs: Vec<&str> = created.iter().map(|view| view.link.slug.as_str()).collect();
+    let slugs: Vec<&str> = created.iter().map(|link| link.slug.as_str()).collect();
     announce(&state, &slugs).await;
+    let data = views(&state, created).await?;
     Ok(HttpResponse::Created().json(Generated {
-        count: created.len(),
-        data: created,
+        count: data.len(),
+        data,
     }))
 }

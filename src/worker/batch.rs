@@ -1,0 +1,119 @@
+//! Turning stream entries into rows: decoding, enrichment, and sorting out what cannot be
+//! ingested (dead letters, with the reason).
+
+use std::{collections::HashMap, net::IpAddr};
+
+use redis::streams::StreamId;
+
+use crate::{
+    enrich::{self, agent, geo::GeoIp},
+    pipeline::events::{ClickEvent, Event, Trigger, FIELD},
+    storage::clicks::ClickRow,
+};
+
+pub struct Decoded {
+    pub entry_id: String,
+    pub event: ClickEvent,
+}
+
+pub struct DeadEntry {
+    pub entry_id: String,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
+pub struct DecodedBatch {
+    pub clicks: Vec<Decoded>,
+    pub dead: Vec<DeadEntry>,
+    /// Every entry of the batch, to acknowledge once it is stored or dead-lettered.
+    pub entry_ids: Vec<String>,
+}
+
+pub struct Prepared {
+    pub rows: Vec<ClickRow>,
+    pub dead: Vec<DeadEntry>,
+    pub entry_ids: Vec<String>,
+}
+
+pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
+    let mut batch = DecodedBatch {
+        clicks: Vec::with_capacity(entries.len()),
+        dead: Vec::new(),
+        entry_ids: Vec::with_capacity(entries.len()),
+    };
+    for entry in entries {
+        batch.entry_ids.push(entry.id.clone());
+        let Some(raw) = entry.get::<Vec<u8>>(FIELD) else {
+            batch.dead.push(DeadEntry {
+                entry_id: entry.id,
+                reason: format!("no `{FIELD}` field"),
+                raw: Vec::new(),
+            });
+            continue;
+        };
+        match Event::from_json(&raw) {
+            Ok(Event::Click(event)) => batch.clicks.push(Decoded {
+                entry_id: entry.id,
+                event,
+            }),
+            Err(reason) => batch.dead.push(DeadEntry {
+                entry_id: entry.id,
+                reason,
+                raw,
+            }),
+        }
+    }
+    batch
+}
+
+/// Rows for the clicks whose link exists; the others become dead letters.
+pub fn enrich(
+    batch: DecodedBatch,
+    owners: &HashMap<i64, (i64, i64)>,
+    geo: Option<&GeoIp>,
+) -> Prepared {
+    let mut prepared = Prepared {
+        rows: Vec::with_capacity(batch.clicks.len()),
+        dead: batch.dead,
+        entry_ids: batch.entry_ids,
+    };
+    for Decoded { entry_id, event } in batch.clicks {
+        let Some(&(campaign_id, influencer_id)) = owners.get(&event.link_id) else {
+            prepared.dead.push(DeadEntry {
+                reason: format!("link {} does not exist", event.link_id),
+                raw: Event::Click(event).to_json().into_bytes(),
+                entry_id,
+            });
+            continue;
+        };
+        let ip: Option<IpAddr> = event.ip.as_deref().and_then(|ip| ip.parse().ok());
+        let location = match (geo, ip) {
+            (Some(geo), Some(ip)) => geo.lookup(ip),
+            _ => Default::default(),
+        };
+        let agent = agent::classify(event.user_agent.as_deref());
+        prepared.rows.push(ClickRow {
+            click_id: event.id,
+            clicked_at: event.at,
+            link_id: event.link_id,
+            campaign_id,
+            influencer_id,
+            visitor: event.visitor,
+            ip_prefix: ip.map(enrich::ip_prefix),
+            country: location.country,
+            region: location.region,
+            city: location.city,
+            device: agent.device.to_owned(),
+            browser: agent.browser,
+            os: agent.os,
+            referrer_host: event.referrer.as_deref().and_then(enrich::referrer_host),
+            trigger: match event.trigger {
+                Trigger::Link => "link",
+                Trigger::Qr => "qr",
+            }
+            .to_owned(),
+            is_bot: agent.is_bot,
+        });
+    }
+    prepared
+}

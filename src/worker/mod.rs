@@ -1,0 +1,468 @@
+//! The ingest worker: Redis streams → Postgres, nothing lost, nothing twice.
+//!
+//! One loop per stream shard, in the consumer group [`GROUP`]. Each round it first
+//! re-reads the entries already delivered to it and not acknowledged (what a crash left
+//! behind), then claims entries other consumers have left idle longer than
+//! `claim_idle` (`XAUTOCLAIM`: a dead worker's batch), then reads new entries. A batch is
+//! decoded and enriched; undecodable entries go to the shard's dead-letter stream with the
+//! reason. The rest is written in one Postgres transaction (see [`crate::storage::clicks`]:
+//! idempotent on the click id, rollups from inserted rows only), and only after the commit
+//! are the entries acknowledged (`XACK`). A crash between commit and ack redelivers
+//! entries whose clicks are already stored: they insert nothing and count nothing.
+//!
+//! Streams are trimmed only below the oldest entry not yet acknowledged.
+
+mod batch;
+
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use chrono::{Datelike, Months, Utc};
+use redis::{
+    aio::MultiplexedConnection,
+    streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply},
+    AsyncCommands,
+};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::{enrich::geo::GeoIp, pipeline::keys::Keys, storage::clicks};
+
+pub const GROUP: &str = "ingest";
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const VISITOR_DAYS_KEPT: i32 = 7;
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Where a test can make the worker "crash" to check what survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailPoint {
+    /// After writing a batch, before committing it.
+    BeforeCommit,
+    /// After committing a batch, before acknowledging it.
+    AfterCommit,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This worker's name in the consumer group; a restarted worker that keeps its name
+    /// finishes its own pending entries first.
+    pub consumer: String,
+    pub batch_size: usize,
+    /// How long another consumer's entry must sit unacknowledged before it is claimed.
+    pub claim_idle: Duration,
+    /// How long one read waits for new entries.
+    pub block: Duration,
+    pub fail_point: Option<FailPoint>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "attrib".to_owned());
+        WorkerConfig {
+            consumer: format!(
+                "{host}-{}-{:04x}",
+                std::process::id(),
+                rand::random::<u16>()
+            ),
+            batch_size: 2000,
+            claim_idle: Duration::from_secs(60),
+            block: Duration::from_secs(1),
+            fail_point: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("worker stopped at its fail point {0:?}")]
+pub struct InjectedFailure(pub FailPoint);
+
+pub struct Worker {
+    db: PgPool,
+    redis: redis::Client,
+    keys: Keys,
+    geo: Option<Arc<GeoIp>>,
+    config: WorkerConfig,
+    /// Link id → (campaign id, influencer id); links never change owner.
+    owners: Mutex<HashMap<i64, (i64, i64)>>,
+    /// Months whose `clicks` partition is known to exist.
+    partitions: Mutex<HashSet<(i32, u32)>>,
+}
+
+impl Worker {
+    pub fn new(
+        db: PgPool,
+        redis: redis::Client,
+        keys: Keys,
+        geo: Option<Arc<GeoIp>>,
+        config: WorkerConfig,
+    ) -> Self {
+        Worker {
+            db,
+            redis,
+            keys,
+            geo,
+            config,
+            owners: Mutex::new(HashMap::new()),
+            partitions: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Consumes every shard until `shutdown` resolves.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        self.prepare().await?;
+        let (stop, stopped) = watch::channel(false);
+        let mut loops = Vec::new();
+        for shard in 0..self.keys.shards() {
+            let worker = self.clone();
+            let stopped = stopped.clone();
+            loops.push(tokio::spawn(async move {
+                worker.shard_loop(shard, stopped).await
+            }));
+        }
+        tracing::info!(shards = self.keys.shards(), consumer = %self.config.consumer, "worker started");
+        shutdown.await;
+        let _ = stop.send(true);
+        for handle in loops {
+            handle.await.context("shard loop")??;
+        }
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+
+    /// Consumer groups and this and the next months' partitions exist afterwards.
+    pub async fn prepare(&self) -> anyhow::Result<()> {
+        let mut conn = self.connect().await?;
+        for shard in 0..self.keys.shards() {
+            ensure_group(&mut conn, &self.keys.stream(shard)).await?;
+        }
+        let now = Utc::now();
+        for ahead in 0..3 {
+            let month = now.checked_add_months(Months::new(ahead)).unwrap_or(now);
+            self.ensure_partition(month).await?;
+        }
+        Ok(())
+    }
+
+    /// Processes everything available now on every shard (own pending, claimable, new)
+    /// without waiting; returns how many entries were handled. For tests and benchmarks.
+    pub async fn drain(&self) -> anyhow::Result<usize> {
+        self.prepare().await?;
+        let mut conn = self.connect().await?;
+        let mut total = 0;
+        for shard in 0..self.keys.shards() {
+            loop {
+                let handled = self.round(&mut conn, shard, None).await?;
+                total += handled;
+                if handled == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Trims every shard's stream below what is still unacknowledged.
+    pub async fn trim_all(&self) -> anyhow::Result<()> {
+        let mut conn = self.connect().await?;
+        for shard in 0..self.keys.shards() {
+            trim(&mut conn, &self.keys.stream(shard)).await?;
+        }
+        Ok(())
+    }
+
+    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(None);
+        self.redis
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    async fn shard_loop(
+        &self,
+        shard: usize,
+        mut stopped: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut conn: Option<MultiplexedConnection> = None;
+        let mut last_trim = Instant::now();
+        let mut last_prune = Instant::now() - PRUNE_EVERY;
+        while !*stopped.borrow() {
+            if conn.is_none() {
+                match self.connect().await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, shard, "worker cannot reach Redis");
+                        pause(&mut stopped).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(connection) = conn.as_mut() else {
+                continue;
+            };
+            match self.round(connection, shard, Some(self.config.block)).await {
+                Ok(_) => {}
+                Err(e) if e.is::<InjectedFailure>() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        shard,
+                        "ingest round failed; retrying"
+                    );
+                    conn = None;
+                    pause(&mut stopped).await;
+                    continue;
+                }
+            }
+            if last_trim.elapsed() >= TRIM_EVERY {
+                last_trim = Instant::now();
+                if let Err(e) = trim(connection, &self.keys.stream(shard)).await {
+                    tracing::warn!(error = %e, shard, "stream trim failed");
+                }
+            }
+            if shard == 0 && last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = Instant::now();
+                if let Err(e) = clicks::prune_visitor_days(&self.db, VISITOR_DAYS_KEPT).await {
+                    tracing::warn!(error = %e, "pruning visitor days failed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One step: own pending entries if any, else claimable ones, else new ones (waiting
+    /// up to `block` when given). Returns how many entries were handled.
+    async fn round(
+        &self,
+        conn: &mut MultiplexedConnection,
+        shard: usize,
+        block: Option<Duration>,
+    ) -> anyhow::Result<usize> {
+        let stream = self.keys.stream(shard);
+        let count = self.config.batch_size;
+
+        let pending = read_group(conn, &stream, &self.config.consumer, "0", count, None).await?;
+        if !pending.is_empty() {
+            return self.handle(conn, shard, pending).await;
+        }
+
+        let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(&self.config.consumer)
+            .arg(self.config.claim_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(conn)
+            .await?;
+        if !claimed.claimed.is_empty() {
+            return self.handle(conn, shard, claimed.claimed).await;
+        }
+
+        let fresh = read_group(conn, &stream, &self.config.consumer, ">", count, block).await?;
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        self.handle(conn, shard, fresh).await
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut MultiplexedConnection,
+        shard: usize,
+        entries: Vec<StreamId>,
+    ) -> anyhow::Result<usize> {
+        let handled = entries.len();
+        let stream = self.keys.stream(shard);
+        let decoded = batch::decode(entries);
+        let owners = self.owners_of(&decoded.clicks).await?;
+        let prepared = batch::enrich(decoded, &owners, self.geo.as_deref());
+
+        if !prepared.dead.is_empty() {
+            let mut pipe = redis::pipe();
+            for dead in &prepared.dead {
+                pipe.cmd("XADD")
+                    .arg(self.keys.dead_letter(shard))
+                    .arg("*")
+                    .arg("entry")
+                    .arg(&dead.entry_id)
+                    .arg("reason")
+                    .arg(&dead.reason)
+                    .arg("raw")
+                    .arg(&dead.raw)
+                    .ignore();
+            }
+            pipe.query_async::<()>(conn).await?;
+            tracing::warn!(count = prepared.dead.len(), shard, "entries dead-lettered");
+        }
+
+        if !prepared.rows.is_empty() {
+            for row in &prepared.rows {
+                self.ensure_partition(row.clicked_at).await?;
+            }
+            let mut tx = self.db.begin().await?;
+            clicks::insert_batch(&mut tx, &prepared.rows).await?;
+            if self.config.fail_point == Some(FailPoint::BeforeCommit) {
+                return Err(InjectedFailure(FailPoint::BeforeCommit).into());
+            }
+            tx.commit().await?;
+            if self.config.fail_point == Some(FailPoint::AfterCommit) {
+                return Err(InjectedFailure(FailPoint::AfterCommit).into());
+            }
+        }
+
+        let ids: Vec<&str> = prepared.entry_ids.iter().map(String::as_str).collect();
+        let _: i64 = conn.xack(&stream, GROUP, &ids).await?;
+        Ok(handled)
+    }
+
+    async fn owners_of(
+        &self,
+        clicks: &[batch::Decoded],
+    ) -> anyhow::Result<HashMap<i64, (i64, i64)>> {
+        let wanted: Vec<i64> = {
+            let known = self
+                .owners
+                .lock()
+                .map_err(|_| anyhow::anyhow!("owner cache poisoned"))?;
+            let mut ids: Vec<i64> = clicks
+                .iter()
+                .map(|c| c.event.link_id)
+                .filter(|id| !known.contains_key(id))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let loaded = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            clicks::link_owners(&self.db, &wanted).await?
+        };
+        let mut known = self
+            .owners
+            .lock()
+            .map_err(|_| anyhow::anyhow!("owner cache poisoned"))?;
+        known.extend(loaded);
+        Ok(clicks
+            .iter()
+            .filter_map(|c| known.get(&c.event.link_id).map(|o| (c.event.link_id, *o)))
+            .collect())
+    }
+
+    async fn ensure_partition(&self, at: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+        let month = (at.year(), at.month());
+        let known = self
+            .partitions
+            .lock()
+            .map_err(|_| anyhow::anyhow!("partition cache poisoned"))?
+            .contains(&month);
+        if !known {
+            clicks::ensure_partition(&self.db, at).await?;
+            self.partitions
+                .lock()
+                .map_err(|_| anyhow::anyhow!("partition cache poisoned"))?
+                .insert(month);
+        }
+        Ok(())
+    }
+}
+
+async fn pause(stopped: &mut watch::Receiver<bool>) {
+    let _ = tokio::time::timeout(RETRY_DELAY, stopped.changed()).await;
+}
+
+async fn ensure_group(conn: &mut MultiplexedConnection, stream: &str) -> anyhow::Result<()> {
+    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(e).context("creating the consumer group"),
+    }
+}
+
+async fn read_group(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    consumer: &str,
+    from: &str,
+    count: usize,
+    block: Option<Duration>,
+) -> redis::RedisResult<Vec<StreamId>> {
+    let mut options = StreamReadOptions::default()
+        .group(GROUP, consumer)
+        .count(count);
+    if let Some(block) = block {
+        options = options.block(block.as_millis() as usize);
+    }
+    let reply: Option<StreamReadReply> = conn.xread_options(&[stream], &[from], &options).await?;
+    Ok(reply
+        .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+        .unwrap_or_default())
+}
+
+/// Removes acknowledged entries: everything below both the oldest pending entry and the
+/// first entry not yet delivered to the group.
+async fn trim(conn: &mut MultiplexedConnection, stream: &str) -> anyhow::Result<()> {
+    let groups: redis::streams::StreamInfoGroupsReply = conn.xinfo_groups(stream).await?;
+    let Some(group) = groups.groups.iter().find(|g| g.name == GROUP) else {
+        return Ok(());
+    };
+    let mut cutoff = next_id(&group.last_delivered_id);
+    let pending: redis::streams::StreamPendingReply = conn.xpending(stream, GROUP).await?;
+    if let redis::streams::StreamPendingReply::Data(data) = pending {
+        if data.count > 0 && stream_id_less(&data.start_id, &cutoff) {
+            cutoff = data.start_id;
+        }
+    }
+    redis::cmd("XTRIM")
+        .arg(stream)
+        .arg("MINID")
+        .arg(&cutoff)
+        .query_async::<i64>(conn)
+        .await?;
+    Ok(())
+}
+
+fn parse_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+fn next_id(id: &str) -> String {
+    let (ms, seq) = parse_id(id);
+    format!("{ms}-{}", seq.saturating_add(1))
+}
+
+fn stream_id_less(a: &str, b: &str) -> bool {
+    parse_id(a) < parse_id(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_compare_numerically() {
+        assert!(stream_id_less("99-5", "100-0"));
+        assert!(stream_id_less("100-2", "100-10"));
+        assert!(!stream_id_less("100-10", "100-10"));
+        assert_eq!(next_id("100-9"), "100-10");
+        assert_eq!(next_id("0-0"), "0-1");
+    }
+}

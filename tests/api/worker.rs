@@ -1,0 +1,410 @@
+//! The ingest worker against real Redis streams and Postgres: enrichment, unique clicks,
+//! rollups, exactly-once across crashes, dead letters, trimming.
+
+use std::{sync::Arc, time::Duration};
+
+use attrib::{
+    enrich::geo::GeoIp,
+    pipeline::keys::Keys,
+    worker::{FailPoint, InjectedFailure, Worker, WorkerConfig, GROUP},
+};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, TestApp};
+
+const GEOIP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/geoip/GeoIP2-City-Test.mmdb"
+);
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+const DESKTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+const PREVIEW_BOT: &str =
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)";
+
+#[derive(sqlx::FromRow)]
+struct StoredClick {
+    country: Option<String>,
+    city: Option<String>,
+    device: String,
+    browser: Option<String>,
+    ip_prefix: Option<String>,
+    referrer_host: Option<String>,
+    is_bot: bool,
+    is_unique: bool,
+}
+
+async fn app() -> TestApp {
+    spawn_app_with(&[
+        ("ATTRIB_GEOIP_DB", GEOIP),
+        ("ATTRIB_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await
+}
+
+fn worker(app: &TestApp, consumer: &str, fail_point: Option<FailPoint>) -> Worker {
+    Worker::new(
+        app.db.clone(),
+        redis::Client::open(app.settings.redis_url.as_str()).unwrap(),
+        Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
+        Some(Arc::new(GeoIp::open(std::path::Path::new(GEOIP)).unwrap())),
+        WorkerConfig {
+            consumer: consumer.to_owned(),
+            batch_size: 100,
+            claim_idle: Duration::from_millis(0),
+            block: Duration::from_millis(100),
+            fail_point,
+        },
+    )
+}
+
+async fn make_link(app: &TestApp, slug: &str) -> String {
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+    app.post(
+        "/v1/links",
+        json!({"campaign_id": campaign, "influencer_id": influencer, "slug": slug,
+               "destination": "https://shop.example.com/"}),
+    )
+    .await
+    .id()
+}
+
+async fn click(app: &TestApp, slug: &str, agent: &str, from: &str, visitor: Option<&str>) {
+    let mut request = app
+        .client
+        .get(format!("{}/{slug}", app.address))
+        .header("user-agent", agent)
+        .header("x-forwarded-for", from)
+        .header("referer", "https://www.instagram.com/p/xyz");
+    if let Some(visitor) = visitor {
+        request = request.header("cookie", format!("atv={visitor}"));
+    }
+    assert_eq!(request.send().await.unwrap().status(), 302);
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
+}
+
+/// Rollups must always equal a recount of the facts.
+async fn assert_rollups_match_facts(app: &TestApp) {
+    let mismatches = scalar(
+        app,
+        "SELECT count(*) FROM (
+           SELECT link_id, date_trunc('hour', clicked_at, 'UTC') AS hour, coalesce(country, '') AS country,
+                  device, count(*) FILTER (WHERE NOT is_bot) AS clicks,
+                  count(*) FILTER (WHERE is_unique) AS unique_clicks, count(*) FILTER (WHERE is_bot) AS bots
+           FROM clicks GROUP BY 1, 2, 3, 4) facts
+         FULL JOIN click_rollups r USING (link_id, hour, country, device)
+         WHERE facts.clicks IS DISTINCT FROM r.clicks
+            OR facts.unique_clicks IS DISTINCT FROM r.unique_clicks
+            OR facts.bots IS DISTINCT FROM r.bot_clicks",
+    )
+    .await;
+    assert_eq!(mismatches, 0, "rollups differ from a recount of clicks");
+}
+
+async fn pending(app: &TestApp) -> i64 {
+    let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let mut total = 0;
+    for shard in 0..keys.shards() {
+        let reply: redis::Value = redis::cmd("XPENDING")
+            .arg(keys.stream(shard))
+            .arg(GROUP)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if let redis::Value::Array(items) = reply {
+            if let Some(redis::Value::Int(n)) = items.first() {
+                total += n;
+            }
+        }
+    }
+    total
+}
+
+#[tokio::test]
+async fn clicks_are_enriched_flagged_and_rolled_up() {
+    // Given a link clicked from an iPhone in Sweden twice, a desktop in Britain, and a
+    // link-preview bot
+    let app = app().await;
+    let link = make_link(&app, "emma").await;
+    click(
+        &app,
+        "emma",
+        IPHONE,
+        "89.160.20.112",
+        Some("visitorsweden01"),
+    )
+    .await;
+    click(
+        &app,
+        "emma",
+        IPHONE,
+        "89.160.20.112",
+        Some("visitorsweden01"),
+    )
+    .await;
+    click(
+        &app,
+        "emma",
+        DESKTOP,
+        "81.2.69.142",
+        Some("visitorbritain1"),
+    )
+    .await;
+    click(&app, "emma", PREVIEW_BOT, "81.2.69.142", None).await;
+
+    // When the worker ingests the streams
+    let handled = worker(&app, "w1", None).drain().await.unwrap();
+
+    // Then every click is stored once, enriched, without its raw address
+    assert_eq!(handled, 4);
+    let rows: Vec<StoredClick> = sqlx::query_as(
+        "SELECT country, city, device, browser, ip_prefix, referrer_host, is_bot, is_unique
+         FROM clicks ORDER BY clicked_at",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 4);
+    let sweden = &rows[0];
+    assert_eq!(sweden.country.as_deref(), Some("SE"));
+    assert_eq!(sweden.city.as_deref(), Some("Linköping"));
+    assert_eq!(sweden.device, "mobile");
+    assert_eq!(sweden.browser.as_deref(), Some("Safari"));
+    assert_eq!(sweden.ip_prefix.as_deref(), Some("89.160.20.0/24"));
+    assert_eq!(sweden.referrer_host.as_deref(), Some("instagram.com"));
+    assert!(
+        sweden.is_unique,
+        "first click of the visitor today is unique"
+    );
+    assert!(!rows[1].is_unique, "the repeat visit is not unique");
+    assert_eq!(rows[2].country.as_deref(), Some("GB"));
+    assert_eq!(rows[2].device, "desktop");
+    assert!(
+        rows[3].is_bot && !rows[3].is_unique,
+        "the preview fetcher is a bot, never unique"
+    );
+    let raw_ips = scalar(
+        &app,
+        "SELECT count(*) FROM clicks WHERE ip_prefix LIKE '%.142%' OR ip_prefix LIKE '%.112%'",
+    )
+    .await;
+    assert_eq!(raw_ips, 0);
+
+    // And the link shows its non-bot and unique clicks from the rollups
+    let view = app.get(&format!("/v1/links/{link}")).await;
+    assert_eq!(view.body["clicks"], 3);
+    assert_eq!(view.body["unique_clicks"], 2);
+    let listed = app.get("/v1/links").await;
+    assert_eq!(listed.body["data"][0]["clicks"], 3);
+    assert_eq!(
+        scalar(&app, "SELECT sum(bot_clicks)::bigint FROM click_rollups").await,
+        1
+    );
+    assert_rollups_match_facts(&app).await;
+    assert_eq!(pending(&app).await, 0, "everything is acknowledged");
+}
+
+#[tokio::test]
+async fn a_crash_after_commit_and_before_ack_counts_nothing_twice() {
+    let app = app().await;
+    make_link(&app, "emma").await;
+    for i in 0..7 {
+        click(
+            &app,
+            "emma",
+            DESKTOP,
+            "81.2.69.142",
+            Some(&format!("visitor0000000{i}")),
+        )
+        .await;
+    }
+
+    // When a worker commits its batch and dies before acknowledging it
+    let crashed = worker(&app, "w1", Some(FailPoint::AfterCommit))
+        .drain()
+        .await;
+    let failure = crashed.expect_err("the fail point stops the worker");
+    assert!(failure.is::<InjectedFailure>());
+    assert_eq!(scalar(&app, "SELECT count(*) FROM clicks").await, 7);
+    assert!(pending(&app).await > 0, "the batch is still pending");
+
+    // Then the restarted worker re-reads its pending entries and inserts nothing new
+    worker(&app, "w1", None).drain().await.unwrap();
+    assert_eq!(scalar(&app, "SELECT count(*) FROM clicks").await, 7);
+    assert_eq!(
+        scalar(&app, "SELECT sum(clicks)::bigint FROM click_rollups").await,
+        7
+    );
+    assert_eq!(
+        scalar(&app, "SELECT sum(unique_clicks)::bigint FROM click_rollups").await,
+        7
+    );
+    assert_rollups_match_facts(&app).await;
+    assert_eq!(pending(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_crash_before_commit_loses_nothing_and_another_worker_takes_over() {
+    let app = app().await;
+    make_link(&app, "emma").await;
+    for i in 0..5 {
+        click(
+            &app,
+            "emma",
+            IPHONE,
+            "89.160.20.112",
+            Some(&format!("visitor0000000{i}")),
+        )
+        .await;
+    }
+
+    // When a worker dies before committing
+    let crashed = worker(&app, "dead-worker", Some(FailPoint::BeforeCommit))
+        .drain()
+        .await;
+    assert!(crashed.expect_err("fails").is::<InjectedFailure>());
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM clicks").await,
+        0,
+        "nothing half-written"
+    );
+
+    // Then another worker claims the dead one's entries and stores each click once
+    worker(&app, "live-worker", None).drain().await.unwrap();
+    assert_eq!(scalar(&app, "SELECT count(*) FROM clicks").await, 5);
+    assert_eq!(
+        scalar(&app, "SELECT sum(clicks)::bigint FROM click_rollups").await,
+        5
+    );
+    assert_rollups_match_facts(&app).await;
+    assert_eq!(pending(&app).await, 0);
+}
+
+#[tokio::test]
+async fn undecodable_entries_and_unknown_links_are_dead_lettered_with_a_reason() {
+    let app = app().await;
+    make_link(&app, "emma").await;
+    click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stranger = json!({"type": "click", "v": 1, "id": "x", "link_id": 999_999,
+                          "at": "2026-06-01T00:00:00Z", "visitor": "v", "ip": null,
+                          "user_agent": null, "referrer": null, "trigger": "link"});
+    for payload in ["not json".to_owned(), stranger.to_string()] {
+        redis::cmd("XADD")
+            .arg(keys.stream(0))
+            .arg("*")
+            .arg("e")
+            .arg(payload)
+            .query_async::<String>(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    worker(&app, "w1", None).drain().await.unwrap();
+
+    assert_eq!(scalar(&app, "SELECT count(*) FROM clicks").await, 1);
+    let dead: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(keys.dead_letter(0))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let reasons: Vec<String> = dead
+        .iter()
+        .flat_map(|(_, fields)| {
+            fields
+                .iter()
+                .filter(|(k, _)| k == "reason")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("expected")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("999999")), "{reasons:?}");
+    assert_eq!(pending(&app).await, 0);
+}
+
+#[tokio::test]
+async fn trimming_keeps_what_is_not_acknowledged() {
+    let app = app().await;
+    make_link(&app, "emma").await;
+    for _ in 0..3 {
+        click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
+    }
+    let w = worker(&app, "w1", None);
+    w.drain().await.unwrap();
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let length = |conn: &mut redis::aio::MultiplexedConnection| {
+        let keys = keys.clone();
+        let mut conn = conn.clone();
+        async move {
+            let mut total = 0i64;
+            for shard in 0..keys.shards() {
+                total += redis::cmd("XLEN")
+                    .arg(keys.stream(shard))
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            total
+        }
+    };
+    assert_eq!(length(&mut conn).await, 3);
+
+    // A new click delivered to a consumer that never acknowledges it
+    click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
+    for shard in 0..keys.shards() {
+        let _: redis::Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg("stalled")
+            .arg("STREAMS")
+            .arg(keys.stream(shard))
+            .arg(">")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    w.trim_all().await.unwrap();
+    assert_eq!(
+        length(&mut conn).await,
+        1,
+        "only the unacknowledged entry is left"
+    );
+}
+
+#[tokio::test]
+async fn the_running_worker_ingests_clicks_as_they_come() {
+    let app = app().await;
+    let link = make_link(&app, "emma").await;
+    let running = Arc::new(worker(&app, "live", None));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(running.run(async {
+        let _ = stopped.await;
+    }));
+
+    click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
+    let mut counted: Value = Value::Null;
+    for _ in 0..100 {
+        counted = app.get(&format!("/v1/links/{link}")).await.body["clicks"].clone();
+        if counted == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counted, 1);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
