@@ -40,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .configure(admin::configure)
             .default_service(web::to(not_found)),
     )
+    .service(resource("/{slug}/qr.{format}").get(crate::redirect::qr::image))
     // Last: every other single-segment path is a short link.
     .service(
         web::resource("/{slug}")

@@ -9,6 +9,7 @@
 //! `HEAD` answers like `GET` and records nothing.
 
 pub mod cache;
+pub mod qr;
 
 use std::net::IpAddr;
 

@@ -371,3 +371,41 @@ async fn short_urls_of_links_point_at_the_redirect() {
     let path = short.strip_prefix(PUBLIC_URL).unwrap();
     assert_eq!(visit(&app, path, &[]).await.status(), 302);
 }
+
+#[tokio::test]
+async fn the_qr_png_decodes_to_the_short_url_marked_as_a_scan() {
+    let app = spawn_app().await;
+    link(&app, json!({"slug": "emma"})).await;
+    let response = visit(&app, "/emma/qr.png", &[]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "image/png");
+    let bytes = response.bytes().await.unwrap();
+
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes.to_vec()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let (width, height) = (info.width as usize, info.height as usize);
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, content) = grids[0].decode().unwrap();
+    assert_eq!(content, format!("{PUBLIC_URL}/emma?qr=1"));
+}
+
+#[tokio::test]
+async fn the_qr_svg_is_an_svg_and_unknown_links_or_formats_are_404() {
+    let app = spawn_app().await;
+    link(&app, json!({"slug": "emma"})).await;
+    let svg = visit(&app, "/emma/qr.svg", &[]).await;
+    assert_eq!(svg.status(), 200);
+    assert_eq!(svg.headers()[header::CONTENT_TYPE], "image/svg+xml");
+    assert!(svg.text().await.unwrap().contains("<svg"));
+    assert_eq!(visit(&app, "/nobody/qr.svg", &[]).await.status(), 404);
+    assert_eq!(visit(&app, "/emma/qr.gif", &[]).await.status(), 404);
+    assert!(
+        recorded_clicks(&app).await.is_empty(),
+        "rendering a QR code is not a click"
+    );
+}

@@ -408,3 +408,51 @@ async fn the_running_worker_ingests_clicks_as_they_come() {
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_click_that_reaches_the_stream_twice_is_stored_once() {
+    // A spool replay cut short and repeated puts the same events in the stream again.
+    let app = app().await;
+    make_link(&app, "emma").await;
+    click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for shard in 0..keys.shards() {
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(keys.stream(shard))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        for (_, fields) in entries {
+            for (field, payload) in fields {
+                for _ in 0..2 {
+                    redis::cmd("XADD")
+                        .arg(keys.stream(shard))
+                        .arg("*")
+                        .arg(&field)
+                        .arg(&payload)
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    let handled = worker(&app, "w1", None).drain().await.unwrap();
+
+    assert_eq!(handled, 3);
+    assert_eq!(scalar(&app, "SELECT count(*) FROM clicks").await, 1);
+    assert_eq!(
+        scalar(&app, "SELECT sum(clicks)::bigint FROM click_rollups").await,
+        1
+    );
+    assert_eq!(
+        scalar(&app, "SELECT sum(unique_clicks)::bigint FROM click_rollups").await,
+        1
+    );
+    assert_rollups_match_facts(&app).await;
+}
