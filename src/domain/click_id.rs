@@ -38,18 +38,20 @@ pub enum ClickIdError {
 /// The key that signs and checks click ids; every process of a deployment shares it.
 #[derive(Clone)]
 pub struct ClickSigner {
-    key: Vec<u8>,
+    /// HMAC state with the key already absorbed: cloned per click instead of re-keyed.
+    keyed: Hmac<Sha256>,
 }
 
 impl ClickSigner {
     pub fn new(key: &[u8]) -> Self {
-        ClickSigner { key: key.to_vec() }
+        // HMAC accepts keys of any length, so this cannot fail.
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        ClickSigner { keyed }
     }
 
     fn mac(&self, body: &[u8]) -> [u8; MAC_LEN] {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac = self.keyed.clone();
         mac.update(body);
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; MAC_LEN];

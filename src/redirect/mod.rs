@@ -11,7 +11,7 @@
 pub mod cache;
 pub mod qr;
 
-use std::net::IpAddr;
+use std::{fmt::Write, net::IpAddr};
 
 use actix_web::{
     cookie::{time::Duration as CookieDuration, Cookie, SameSite},
@@ -184,12 +184,12 @@ fn visitor_id(
     hasher.update(user_agent.unwrap_or_default());
     hasher.update([0]);
     hasher.update(now.date_naive().to_string());
-    hasher
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let digest = hasher.finalize();
+    let mut id = String::with_capacity(24);
+    for byte in &digest[..12] {
+        let _ = write!(id, "{byte:02x}");
+    }
+    id
 }
 
 fn visitor_cookie(state: &AppState, visitor: String) -> Cookie<'static> {
