@@ -8,7 +8,10 @@ use std::{
     time::Duration,
 };
 
-use attrib::pipeline::{events::Event, keys::Keys};
+use attrib::{
+    pipeline::{events::Event, keys::Keys},
+    worker::{Worker, WorkerConfig},
+};
 use serde_json::json;
 
 use crate::helpers::{spawn_app_with, TestApp};
@@ -167,4 +170,20 @@ async fn clicks_during_a_redis_outage_are_spooled_and_arrive_once_when_it_return
         .await
         .unwrap();
     assert_eq!(stream_click_ids(&app, &redis_url).await.len(), 21);
+
+    // And the worker stores each of them exactly once
+    let worker = Worker::new(
+        app.db.clone(),
+        redis::Client::open(redis_url.as_str()).unwrap(),
+        Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
+        None,
+        WorkerConfig::default(),
+    );
+    worker.drain().await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT click_id FROM clicks")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 21);
+    assert!(issued.iter().all(|id| stored.contains(id)));
 }
