@@ -326,3 +326,40 @@ impl TestApp {
         items
     }
 }
+
+/// Every entry of a Redis stream, as (entry id, field-value pairs).
+pub async fn stream_entries(redis_url: &str, key: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let client = redis::Client::open(redis_url).expect("Redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .expect("XRANGE")
+}
+
+/// The click events in every shard of the app's streams (on `redis_url`).
+pub async fn stream_clicks(
+    app: &TestApp,
+    redis_url: &str,
+) -> Vec<attrib::pipeline::events::ClickEvent> {
+    let keys =
+        attrib::pipeline::keys::Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let mut clicks = Vec::new();
+    for shard in 0..keys.shards() {
+        for (_, fields) in stream_entries(redis_url, &keys.stream(shard)).await {
+            for (_, payload) in fields {
+                let attrib::pipeline::events::Event::Click(click) =
+                    attrib::pipeline::events::Event::from_json(payload.as_bytes())
+                        .expect("a click event");
+                clicks.push(click);
+            }
+        }
+    }
+    clicks
+}

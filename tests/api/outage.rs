@@ -9,12 +9,12 @@ use std::{
 };
 
 use attrib::{
-    pipeline::{events::Event, keys::Keys},
+    pipeline::keys::Keys,
     worker::{Worker, WorkerConfig},
 };
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, stream_clicks, TestApp};
 
 /// A Redis server of this test's own, on a free port, stopped when dropped.
 struct OwnedRedis {
@@ -79,26 +79,11 @@ impl Drop for OwnedRedis {
 }
 
 async fn stream_click_ids(app: &TestApp, redis_url: &str) -> Vec<String> {
-    let client = redis::Client::open(redis_url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
-    let mut ids = Vec::new();
-    for shard in 0..keys.shards() {
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(keys.stream(shard))
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        for (_, fields) in entries {
-            for (_, payload) in fields {
-                let Event::Click(click) = Event::from_json(payload.as_bytes()).unwrap();
-                ids.push(click.id);
-            }
-        }
-    }
-    ids
+    stream_clicks(app, redis_url)
+        .await
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
 }
 
 fn spool_files(app: &TestApp) -> usize {

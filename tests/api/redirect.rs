@@ -2,16 +2,15 @@ use std::time::Duration;
 
 use attrib::{
     domain::click_id::ClickSigner,
-    pipeline::{
-        events::{ClickEvent, Event, Trigger},
-        keys::Keys,
-    },
+    pipeline::events::{ClickEvent, Trigger},
 };
 use reqwest::{header, Method, Response};
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with, TestApp, CLICK_SECRET, PUBLIC_URL};
+use crate::helpers::{
+    spawn_app, spawn_app_on, spawn_app_with, stream_clicks, TestApp, CLICK_SECRET, PUBLIC_URL,
+};
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
 
@@ -53,27 +52,7 @@ fn param(url: &Url, name: &str) -> Option<String> {
 
 /// Every click event in the app's streams.
 async fn recorded_clicks(app: &TestApp) -> Vec<ClickEvent> {
-    let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
-    let mut clicks = Vec::new();
-    for shard in 0..keys.shards() {
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(keys.stream(shard))
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        for (_, fields) in entries {
-            for (_, payload) in fields {
-                match Event::from_json(payload.as_bytes()).unwrap() {
-                    Event::Click(click) => clicks.push(click),
-                }
-            }
-        }
-    }
-    clicks
+    stream_clicks(app, &app.settings.redis_url).await
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use attrib::{
 };
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, stream_entries, TestApp};
 
 const GEOIP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -309,13 +309,7 @@ async fn undecodable_entries_and_unknown_links_are_dead_lettered_with_a_reason()
     worker(&app, "w1", None).drain().await.unwrap();
 
     assert_eq!(scalar(&app, "SELECT count(*) FROM clicks").await, 1);
-    let dead: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg(keys.dead_letter(0))
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let dead = stream_entries(&app.settings.redis_url, &keys.dead_letter(0)).await;
     let reasons: Vec<String> = dead
         .iter()
         .flat_map(|(_, fields)| {
@@ -419,13 +413,7 @@ async fn a_click_that_reaches_the_stream_twice_is_stored_once() {
     let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     for shard in 0..keys.shards() {
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(keys.stream(shard))
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let entries = stream_entries(&app.settings.redis_url, &keys.stream(shard)).await;
         for (_, fields) in entries {
             for (field, payload) in fields {
                 for _ in 0..2 {
