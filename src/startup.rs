@@ -15,14 +15,15 @@ use crate::{
     domain::click_id::ClickSigner,
     enrich::geo::GeoIp,
     http,
-    pipeline::{connection::SharedConnection, keys::Keys, producer::Producer, spool::Spool},
+    pipeline::{
+        connection::SharedConnection,
+        keys::Keys,
+        producer::{self, Producer},
+        spool::Spool,
+    },
     redirect::{self, cache::LinkCache},
     storage,
 };
-
-/// Batcher tasks writing events to Redis: more than one keeps a flush in flight while
-/// the next batch fills.
-const EVENT_BATCHERS: usize = 2;
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -31,7 +32,6 @@ pub struct AppState {
     pub redis: redis::Client,
     pub keys: Keys,
     pub links: Arc<LinkCache>,
-    pub producer: Producer,
     pub signer: ClickSigner,
     pub geoip: Option<Arc<GeoIp>>,
     pub redis_commands: SharedConnection,
@@ -68,8 +68,8 @@ impl Application {
         let keys = Keys::new(&settings.redis_prefix, settings.stream_shards);
         let spool = Spool::open(&settings.spool_dir)
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
-        let producer = Producer::start(redis.clone(), spool, EVENT_BATCHERS);
-        let links = Arc::new(LinkCache::new(db.clone()));
+        let pipe = producer::Shared::start(redis.clone(), spool);
+        let links = Arc::new(LinkCache::new(db.clone(), &settings.click_id_param));
         tokio::spawn(redirect::cache::follow_changes(
             links.clone(),
             redis.clone(),
@@ -91,13 +91,14 @@ impl Application {
             redis,
             keys,
             links,
-            producer,
             signer,
             geoip,
         });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                // Built on each worker thread, so its batcher runs on that thread.
+                .app_data(web::Data::new(Producer::on_this_thread(pipe.clone())))
                 .configure(|cfg| http::configure(cfg, state.settings.max_body_bytes))
         })
         .listen(listener)?;

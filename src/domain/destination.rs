@@ -50,6 +50,59 @@ pub fn build(
     Some(url.into())
 }
 
+/// A destination with the link's UTM already merged in, split where the click id goes, so
+/// a redirect without forwarded parameters only appends the click id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// Everything before the fragment; it always has a query (the UTM parameters).
+    before_fragment: String,
+    /// `#…`, if any.
+    fragment: String,
+}
+
+impl Prepared {
+    pub fn new(destination: &str, utm: &Utm, click_param: &str) -> Option<Self> {
+        let merged = build(destination, utm, None, click_param, None)?;
+        let (before, fragment) = match merged.split_once('#') {
+            Some((before, fragment)) => (before.to_owned(), format!("#{fragment}")),
+            None => (merged, String::new()),
+        };
+        Some(Prepared {
+            before_fragment: before,
+            fragment,
+        })
+    }
+
+    /// The location with `click_param=click_id` appended. Click ids and parameter names
+    /// are URL-safe as they are, so no encoding is needed.
+    pub fn with_click(&self, click_param: &str, click_id: &str) -> String {
+        let separator = if self.before_fragment.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let mut location = String::with_capacity(
+            self.before_fragment.len()
+                + click_param.len()
+                + click_id.len()
+                + self.fragment.len()
+                + 2,
+        );
+        location.push_str(&self.before_fragment);
+        location.push(separator);
+        location.push_str(click_param);
+        location.push('=');
+        location.push_str(click_id);
+        location.push_str(&self.fragment);
+        location
+    }
+
+    /// The location without a click id (`HEAD` requests record no click).
+    pub fn without_click(&self) -> String {
+        format!("{}{}", self.before_fragment, self.fragment)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +131,27 @@ mod tests {
             url,
             "https://shop.example.com/p?color=red&utm_source=emma&utm_medium=influencer&utm_campaign=summer&utm_content=reel+1&atid=CID#top"
         );
+    }
+
+    #[test]
+    fn a_prepared_destination_gives_the_same_location_as_a_full_build() {
+        for destination in [
+            "https://shop.example.com/p?color=red#top",
+            "https://shop.example.com/",
+            "https://shop.example.com/p?utm_source=old&atid=stale&x=%C3%A9",
+            "http://shop.example.com:8080/a/b#frag?x",
+        ] {
+            let prepared = Prepared::new(destination, &utm(), "atid").unwrap();
+            assert_eq!(
+                prepared.with_click("atid", "ABC-_123"),
+                build(destination, &utm(), None, "atid", Some("ABC-_123")).unwrap(),
+                "{destination}"
+            );
+            assert_eq!(
+                prepared.without_click(),
+                build(destination, &utm(), None, "atid", None).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! Requests hand their event to a batcher task and wait for its verdict. A batcher takes
 //! everything queued while its previous flush was in flight and writes it in one pipelined
 //! round trip (`XADD` per event), so throughput grows with load while an idle service adds
-//! no waiting. When Redis fails or is slow, the batch goes to the local [`Spool`] instead,
+//! no waiting. Each HTTP worker thread runs its own batcher and Redis connection
+//! ([`Producer::on_this_thread`]), so a request, its batch and its Redis I/O never wait on
+//! another thread. When Redis fails or is slow, the batch goes to the local [`Spool`] instead,
 //! and Redis is left alone for a while; the [`replay`] task moves spooled events back once
 //! Redis answers. Either way the caller learns where its event is durable.
 
 use std::{
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
         Arc,
     },
     time::Duration,
@@ -48,7 +50,9 @@ struct Pending {
     done: oneshot::Sender<Option<Stored>>,
 }
 
-struct Shared {
+/// What every batcher of a process shares: the Redis client, the spool, and whether Redis
+/// is currently considered down.
+pub struct Shared {
     client: redis::Client,
     spool: Spool,
     /// Set on a Redis failure, cleared by the replayer once Redis answers and the spool is
@@ -58,39 +62,36 @@ struct Shared {
 
 #[derive(Clone)]
 pub struct Producer {
-    senders: Arc<Vec<mpsc::Sender<Pending>>>,
-    next: Arc<AtomicUsize>,
+    sender: mpsc::Sender<Pending>,
     shared: Arc<Shared>,
 }
 
-impl Producer {
-    /// Starts `batchers` batcher tasks and the spool replayer on the current runtime.
-    pub fn start(client: redis::Client, spool: Spool, batchers: usize) -> Self {
+impl Shared {
+    /// The shared part, with the spool replayer started on the current runtime.
+    pub fn start(client: redis::Client, spool: Spool) -> Arc<Self> {
         let shared = Arc::new(Shared {
             client,
             redis_down: AtomicBool::new(spool.has_pending()),
             spool,
         });
-        let senders = (0..batchers.max(1))
-            .map(|_| {
-                let (tx, rx) = mpsc::channel(QUEUE_PER_BATCHER);
-                tokio::spawn(run_batcher(rx, shared.clone()));
-                tx
-            })
-            .collect();
         tokio::spawn(replay(shared.clone()));
-        Producer {
-            senders: Arc::new(senders),
-            next: Arc::new(AtomicUsize::new(0)),
-            shared,
-        }
+        shared
+    }
+}
+
+impl Producer {
+    /// A producer whose batcher runs on the current runtime: call it on each HTTP worker
+    /// thread.
+    pub fn on_this_thread(shared: Arc<Shared>) -> Self {
+        let (sender, rx) = mpsc::channel(QUEUE_PER_BATCHER);
+        tokio::spawn(run_batcher(rx, shared.clone()));
+        Producer { sender, shared }
     }
 
     /// Returns once the event is in Redis or in the spool.
     pub async fn send(&self, stream: String, payload: String) -> Result<Stored, ProduceError> {
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
         let (done, verdict) = oneshot::channel();
-        self.senders[index]
+        self.sender
             .try_send(Pending {
                 stream,
                 payload,

@@ -12,9 +12,12 @@ use futures_util::StreamExt;
 use moka::{future::Cache, Expiry};
 use sqlx::PgPool;
 
-use crate::storage::{
-    links::{self, Link},
-    StorageError,
+use crate::{
+    domain::destination::Prepared,
+    storage::{
+        links::{self, Link},
+        StorageError,
+    },
 };
 
 pub const POSITIVE_TTL: Duration = Duration::from_secs(60);
@@ -22,7 +25,32 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const CAPACITY: u64 = 500_000;
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 
-type Entry = Option<Arc<Link>>;
+/// A link as the redirect path needs it: the row, plus its destination and each rule's
+/// destination with the UTM parameters already merged in.
+#[derive(Debug)]
+pub struct CachedLink {
+    pub link: Link,
+    pub destination: Option<Prepared>,
+    pub rule_destinations: Vec<Option<Prepared>>,
+}
+
+impl CachedLink {
+    fn new(link: Link, click_param: &str) -> Self {
+        let utm = &link.utm.0;
+        CachedLink {
+            destination: Prepared::new(&link.destination, utm, click_param),
+            rule_destinations: link
+                .rules
+                .0
+                .iter()
+                .map(|rule| Prepared::new(&rule.destination, utm, click_param))
+                .collect(),
+            link,
+        }
+    }
+}
+
+type Entry = Option<Arc<CachedLink>>;
 
 struct TtlByPresence;
 
@@ -44,16 +72,18 @@ impl Expiry<String, Entry> for TtlByPresence {
 pub struct LinkCache {
     entries: Cache<String, Entry>,
     db: PgPool,
+    click_param: Arc<str>,
 }
 
 impl LinkCache {
-    pub fn new(db: PgPool) -> Self {
+    pub fn new(db: PgPool, click_param: &str) -> Self {
         LinkCache {
             entries: Cache::builder()
                 .max_capacity(CAPACITY)
                 .expire_after(TtlByPresence)
                 .build(),
             db,
+            click_param: click_param.into(),
         }
     }
 
@@ -64,11 +94,11 @@ impl LinkCache {
         }
         let db = self.db.clone();
         let owned = slug.to_owned();
+        let click_param = self.click_param.clone();
         self.entries
             .try_get_with(slug.to_owned(), async move {
-                links::find_by_slug(&db, &owned)
-                    .await
-                    .map(|l| l.map(Arc::new))
+                let link = links::find_by_slug(&db, &owned).await?;
+                Ok(link.map(|l| Arc::new(CachedLink::new(l, &click_param))))
             })
             .await
     }

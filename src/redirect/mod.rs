@@ -9,6 +9,8 @@
 //! `HEAD` answers like `GET` and records nothing.
 
 pub mod cache;
+
+use cache::CachedLink;
 pub mod qr;
 
 use std::{fmt::Write, net::IpAddr};
@@ -24,7 +26,10 @@ use sha2::{Digest, Sha256};
 use crate::{
     domain::{destination, device, link::Rule, slug::LinkSlug},
     http::{client_ip::client_ip, error::ApiError},
-    pipeline::events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
+    pipeline::{
+        events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
+        producer::Producer,
+    },
     startup::AppState,
     storage::links::Link,
 };
@@ -36,13 +41,14 @@ const MAX_HEADER_CHARS: usize = 1024;
 pub async fn follow(
     req: HttpRequest,
     state: web::Data<AppState>,
+    producer: web::Data<Producer>,
     slug: web::Path<String>,
 ) -> HttpResponse {
     let Ok(slug) = LinkSlug::parse(&slug) else {
         return ApiError::not_found("link").error_response();
     };
-    let link = match state.links.get(slug.as_str()).await {
-        Ok(Some(link)) => link,
+    let cached = match state.links.get(slug.as_str()).await {
+        Ok(Some(cached)) => cached,
         Ok(None) => return ApiError::not_found("link").error_response(),
         Err(e) => {
             tracing::error!(error = %e, "link lookup failed");
@@ -50,12 +56,13 @@ pub async fn follow(
                 .error_response();
         }
     };
+    let link = &cached.link;
     let recording = req.method() == Method::GET;
     let ip = client_ip(&req, &state.settings.trusted_proxies);
     let user_agent = header_text(&req, header::USER_AGENT);
 
     if !link.enabled || link.expires_at.is_some_and(|t| t <= Utc::now()) {
-        return gone(&link);
+        return gone(link);
     }
     if let Some(max) = link.max_clicks.filter(|_| recording) {
         let count = state
@@ -64,22 +71,18 @@ pub async fn follow(
             .await;
         // Without Redis the limit cannot be checked; the redirect must still work.
         if count.is_some_and(|n| n > max) {
-            return gone(&link);
+            return gone(link);
         }
     }
 
-    let target = choose_destination(&state, &link, ip, user_agent.as_deref());
     let now = Utc::now();
     let click_id = recording.then(|| state.signer.issue(link.id, now));
-    let forwarded = link
-        .forward_query
-        .then(|| req.query_string())
-        .filter(|q| !q.is_empty());
-    let Some(location) = destination::build(
-        target,
-        &link.utm.0,
-        forwarded,
-        &state.settings.click_id_param,
+    let Some(location) = location(
+        &state,
+        &req,
+        &cached,
+        ip,
+        user_agent.as_deref(),
         click_id.as_ref().map(|c| c.as_str()),
     ) else {
         return ApiError::internal(format!("link {} has an unparsable destination", link.id))
@@ -104,7 +107,7 @@ pub async fn follow(
             },
         });
         let stream = state.keys.stream(state.keys.shard_of(link.id));
-        if let Err(e) = state.producer.send(stream, event.to_json()).await {
+        if let Err(e) = producer.send(stream, event.to_json()).await {
             // The visitor still gets where they were going; the click is lost and said so.
             tracing::error!(error = %e, link_id = link.id, "click not recorded");
         }
@@ -133,15 +136,47 @@ fn gone(link: &Link) -> HttpResponse {
     }
 }
 
-/// The first rule matching the visitor's device and country, else the link's destination.
-fn choose_destination<'a>(
+/// Where this visitor goes: the first rule matching their device and country, else the
+/// link's destination, with UTM parameters and the click id. Without forwarded parameters
+/// this only appends the click id to a location prepared when the link was cached.
+fn location(
     state: &AppState,
-    link: &'a Link,
+    req: &HttpRequest,
+    cached: &CachedLink,
     ip: Option<IpAddr>,
     user_agent: Option<&str>,
-) -> &'a str {
+    click_id: Option<&str>,
+) -> Option<String> {
+    let link = &cached.link;
+    let rule = matching_rule(state, link, ip, user_agent);
+    let (destination, prepared) = match rule {
+        Some(index) => (
+            link.rules.0[index].destination.as_str(),
+            cached.rule_destinations.get(index).and_then(Option::as_ref),
+        ),
+        None => (link.destination.as_str(), cached.destination.as_ref()),
+    };
+    let param = &state.settings.click_id_param;
+    let forwarded = link
+        .forward_query
+        .then(|| req.query_string())
+        .filter(|q| !q.is_empty());
+    match (forwarded, prepared, click_id) {
+        (None, Some(prepared), Some(id)) => Some(prepared.with_click(param, id)),
+        (None, Some(prepared), None) => Some(prepared.without_click()),
+        _ => destination::build(destination, &link.utm.0, forwarded, param, click_id),
+    }
+}
+
+/// The index of the first rule matching the visitor's device and country.
+fn matching_rule(
+    state: &AppState,
+    link: &Link,
+    ip: Option<IpAddr>,
+    user_agent: Option<&str>,
+) -> Option<usize> {
     if link.rules.0.is_empty() {
-        return &link.destination;
+        return None;
     }
     let device = device::classify(user_agent.unwrap_or_default());
     let needs_country = link.rules.0.iter().any(|r| r.country.is_some());
@@ -157,11 +192,7 @@ fn choose_destination<'a>(
                 .as_deref()
                 .is_none_or(|wanted| country.as_deref() == Some(wanted))
     };
-    link.rules
-        .0
-        .iter()
-        .find(|rule| applies(rule))
-        .map_or(link.destination.as_str(), |rule| rule.destination.as_str())
+    link.rules.0.iter().position(applies)
 }
 
 /// The visitor's first-party cookie, or — on a first visit — a hash of address, agent and
