@@ -71,7 +71,7 @@ pub async fn insert_batch(
     let link_ids: Vec<i64> = rows.iter().map(|r| r.link_id).collect();
     let bots: Vec<bool> = rows.iter().map(|r| r.is_bot).collect();
 
-    let unique: Vec<String> = sqlx::query_scalar(
+    let claimed: Vec<String> = sqlx::query_scalar(
         "INSERT INTO visitor_days (link_id, day, visitor, click_id)
          SELECT DISTINCT ON (link_id, day, visitor) link_id, day, visitor, click_id
          FROM (SELECT link_id, (at AT TIME ZONE 'UTC')::date AS day, visitor, click_id, at
@@ -89,20 +89,24 @@ pub async fn insert_batch(
     .bind(&bots)
     .fetch_all(&mut **tx)
     .await?;
+    // Flags computed here rather than with `= ANY(array)` in SQL, which is quadratic.
+    let claimed: std::collections::HashSet<String> = claimed.into_iter().collect();
+    let unique: Vec<bool> = click_ids.iter().map(|id| claimed.contains(id)).collect();
 
     let inserted: i64 = sqlx::query_scalar(
         "WITH batch AS (
            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[],
                                 $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],
                                 $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                                $15::text[], $16::bool[])
+                                $15::text[], $16::bool[], $17::bool[])
              AS b(click_id, clicked_at, link_id, campaign_id, influencer_id, visitor, ip_prefix,
-                  country, region, city, device, browser, os, referrer_host, trigger, is_bot)),
+                  country, region, city, device, browser, os, referrer_host, trigger, is_bot,
+                  is_unique)),
          inserted AS (
            INSERT INTO clicks (click_id, clicked_at, link_id, campaign_id, influencer_id, visitor,
                                ip_prefix, country, region, city, device, browser, os,
                                referrer_host, trigger, is_bot, is_unique)
-           SELECT b.*, b.click_id = ANY($17::text[]) FROM batch b
+           SELECT * FROM batch
            ON CONFLICT DO NOTHING
            RETURNING link_id, campaign_id, influencer_id, clicked_at, country, device, is_bot,
                      is_unique),

@@ -77,6 +77,9 @@ pub fn enrich(
         dead: batch.dead,
         entry_ids: batch.entry_ids,
     };
+    // A batch repeats the same few agents and addresses many times over; parse each once.
+    let mut agents: HashMap<Option<String>, agent::Agent> = HashMap::new();
+    let mut locations: HashMap<IpAddr, enrich::geo::Location> = HashMap::new();
     for Decoded { entry_id, event } in batch.clicks {
         let Some(&(campaign_id, influencer_id)) = owners.get(&event.link_id) else {
             prepared.dead.push(DeadEntry {
@@ -88,10 +91,16 @@ pub fn enrich(
         };
         let ip: Option<IpAddr> = event.ip.as_deref().and_then(|ip| ip.parse().ok());
         let location = match (geo, ip) {
-            (Some(geo), Some(ip)) => geo.lookup(ip),
+            (Some(geo), Some(ip)) => locations
+                .entry(ip)
+                .or_insert_with(|| geo.lookup(ip))
+                .clone(),
             _ => Default::default(),
         };
-        let agent = agent::classify(event.user_agent.as_deref());
+        let agent = agents
+            .entry(event.user_agent.clone())
+            .or_insert_with_key(|ua| agent::classify(ua.as_deref()))
+            .clone();
         prepared.rows.push(ClickRow {
             click_id: event.id,
             clicked_at: event.at,
