@@ -29,6 +29,9 @@ ATTRIB_PORT=${ATTRIB_PORT:-18090}
 BARE_PORT=${BARE_PORT:-18091}
 REDIS_PREFIX=${BENCH_REDIS_PREFIX:-attrib_bench:}
 KEEP_WORKDIR=${KEEP_WORKDIR:-0}     # 1: keep logs and raw outputs in the temp dir
+ATTRIB_MODE=${ATTRIB_MODE:-run}     # run: API + ingest worker in one process (as deployed
+                                    # by scripts/run.sh); serve: API only, no ingest load
+case "$ATTRIB_MODE" in run | serve) ;; *) echo "ATTRIB_MODE must be run or serve" >&2; exit 2 ;; esac
 
 PGURL_ADMIN="postgres://postgres@127.0.0.1:5432/postgres"
 DATABASE_URL="postgres://postgres@127.0.0.1:5432/${BENCH_DB}"
@@ -88,6 +91,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Runs a load generator in the background (so the EXIT trap can stop it) and waits for it.
+# Also notes when a compiler was running at its end: the figures of that run are suspect.
+DISTURBED=()
+compilers_running() { pgrep -c -x 'rustc|cc1|cc1plus|ld|cargo' 2>/dev/null || true; }
 run_loadgen() {
   local out=$1; shift
   "$@" >"$out" 2>&1 &
@@ -95,6 +101,12 @@ run_loadgen() {
   local rc=0
   wait "$LOADGEN_PID" || rc=$?
   LOADGEN_PID=
+  local n
+  n=$(compilers_running)
+  if [ "${n:-0}" -gt 0 ]; then
+    DISTURBED+=("$(basename "$out" .txt)")
+    echo "warning: $n compiler processes running at the end of this run" >&2
+  fi
   return "$rc"
 }
 
@@ -108,10 +120,26 @@ wait_http() {
   die "$name did not answer $url within 30 s"
 }
 
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    die "something already listens on 127.0.0.1:$1 (a previous run? stop it, or set $2)"
+  fi
+}
+
+# CPU use of the whole machine over one second (from /proc/stat), and compilers running:
+# another build on these 2 cores disturbs the figures.
 machine_load() {
+  local a b
+  read -ra a </proc/stat; sleep 1; read -ra b </proc/stat
+  local busy=0 total=0 i d
+  for i in 1 2 3 4 5 6 7 8; do
+    d=$((b[i] - a[i])); total=$((total + d))
+    [ "$i" -ne 4 ] && [ "$i" -ne 5 ] && busy=$((busy + d))
+  done
   local others
-  others=$(pgrep -c -x 'rustc|cc1|cc1plus|ld|cargo' 2>/dev/null || true)
-  printf 'load: %s; compiler processes running: %s\n' "$(uptime | sed 's/.*load average/load average/')" "${others:-0}"
+  others=$(compilers_running)
+  printf 'machine before this phase: %d%% CPU busy over 1 s, %s; compiler processes: %s\n' \
+    $((total > 0 ? 100 * busy / total : 0)) "$(uptime | sed 's/.*load average/load average/')" "${others:-0}"
 }
 
 # ---- 1. Postgres and Redis ----------------------------------------------------------------
@@ -166,7 +194,9 @@ SQL
 echo "links: $(psql "$DATABASE_URL" -Atqc 'SELECT count(*) FROM links')" >&2
 
 # ---- 5. attrib ----------------------------------------------------------------------------
-log "starting attrib on 127.0.0.1:$ATTRIB_PORT"
+log "starting attrib $ATTRIB_MODE on 127.0.0.1:$ATTRIB_PORT"
+port_free "$ATTRIB_PORT" ATTRIB_PORT
+port_free "$BARE_PORT" BARE_PORT
 delete_bench_keys
 mkdir -p "$WORK/spool"
 env ATTRIB_DATABASE_URL="$DATABASE_URL" \
@@ -176,7 +206,7 @@ env ATTRIB_DATABASE_URL="$DATABASE_URL" \
   ATTRIB_SPOOL_DIR="$WORK/spool" \
   ATTRIB_CLICK_SECRET="bench-click-secret-0123456789abcdefghijkl" \
   ATTRIB_LOG=warn \
-  "$ATTRIB_BIN" run >"$WORK/attrib.log" 2>&1 &
+  "$ATTRIB_BIN" "$ATTRIB_MODE" >"$WORK/attrib.log" 2>&1 &
 ATTRIB_PID=$!
 wait_http "http://127.0.0.1:$ATTRIB_PORT/healthz" "$ATTRIB_PID" attrib
 probe=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$ATTRIB_PORT/b1")
@@ -208,7 +238,11 @@ stream_total() {
 }
 
 spool_lines() {
-  cat "$WORK"/spool/spool-*.log 2>/dev/null | wc -l
+  local f n=0
+  for f in "$WORK"/spool/spool-*.log; do
+    [ -f "$f" ] && n=$((n + $(wc -l <"$f")))
+  done
+  echo "$n"
 }
 
 # The service replays spooled clicks into Redis every 0.5 s; give it a moment.
@@ -235,6 +269,40 @@ wrk_run() {
   WRK_P99=$(awk -v u="$(field p99_us)" 'BEGIN { printf "%.2f", u / 1000 }')
 }
 
+# oha_run NAME PORT: fixed rate, open loop, latency measured from each request's
+# scheduled start (--latency-correction), so a stall shows up in the percentiles instead
+# of slowing the load down. Sets OHA_RPS, OHA_P50, OHA_P99, OHA_P999, OHA_MAX (ms),
+# OHA_302, OHA_TOTAL, OHA_OTHER.
+oha_run() {
+  local name=$1 port=$2
+  [ -s "$WORK/urls-$port.txt" ] || for i in $(seq 1 "$SLUGS"); do
+    echo "http://127.0.0.1:$port/b$i"
+  done >"$WORK/urls-$port.txt"
+  run_loadgen "$WORK/oha-$name.log" oha --no-tui --urls-from-file "$WORK/urls-$port.txt" \
+    -z "${DURATION}s" -q "$RATE" --latency-correction -w -c "$LATENCY_CONNECTIONS" \
+    --redirect 0 -t 10s --output-format json -o "$WORK/oha-$name.json"
+  read -r OHA_RPS OHA_P50 OHA_P99 OHA_P999 OHA_MAX OHA_302 OHA_TOTAL OHA_OTHER < <(
+    python3 - "$WORK/oha-$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = r["latencyPercentiles"]
+ms = lambda s: s * 1000 if s is not None else float("nan")
+codes = {str(k): v for k, v in r.get("statusCodeDistribution", {}).items()}
+total = sum(codes.values()) + sum(r.get("errorDistribution", {}).values())
+other = total - codes.get("302", 0)
+print(f'{r["summary"]["requestsPerSec"]:.0f} {ms(p["p50"]):.3f} {ms(p["p99"]):.3f} '
+      f'{ms(p["p99.9"]):.3f} {ms(r["summary"]["slowest"]):.3f} {codes.get("302", 0)} {total} {other}')
+PY
+  )
+  python3 - "$WORK/oha-$name.json" <<'PY' >&2
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("  oha status codes:", r.get("statusCodeDistribution"), "errors:", r.get("errorDistribution") or "none")
+PY
+  printf '%-7s at %d req/s: achieved %s req/s, p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms\n' \
+    "$name" "$RATE" "$OHA_RPS" "$OHA_P50" "$OHA_P99" "$OHA_P999" "$OHA_MAX"
+}
+
 declare -A BARE_RPS ATTRIB_RPS
 CLICKS_TOTAL=0
 REDIRECTS_TOTAL=0
@@ -250,6 +318,10 @@ for c in $CONNECTIONS; do
   printf 'bare302 %4d conns: %8d req/s  (%d requests, non-3xx %d, socket errors %d, p50 %s ms, p99 %s ms)\n' \
     "$c" "$WRK_RPS" "$WRK_REQ" "$WRK_BAD" "$WRK_SOCK" "$WRK_P50" "$WRK_P99"
 done
+log "latency: bare302 at $RATE req/s for ${DURATION}s (oha, open loop, $LATENCY_CONNECTIONS conns): the floor of this machine"
+machine_load
+oha_run bare "$BARE_PORT"
+BARE_LAT="p50 $OHA_P50 ms, p99 $OHA_P99 ms, p99.9 $OHA_P999 ms (achieved $OHA_RPS req/s)"
 stop_pid "$BARE_PID"
 BARE_PID=
 
@@ -280,49 +352,28 @@ done
 # ---- 8. latency at a fixed rate: attrib ---------------------------------------------------
 log "latency: attrib at $RATE req/s for ${DURATION}s (oha, open loop, $LATENCY_CONNECTIONS conns)"
 machine_load
-for i in $(seq 1 "$SLUGS"); do echo "http://127.0.0.1:$ATTRIB_PORT/b$i"; done >"$WORK/urls.txt"
 before=$(stream_total)
-run_loadgen "$WORK/oha.log" oha --no-tui --urls-from-file "$WORK/urls.txt" \
-  -z "${DURATION}s" -q "$RATE" --latency-correction -w -c "$LATENCY_CONNECTIONS" \
-  --redirect 0 -t 10s --output-format json -o "$WORK/oha.json"
+oha_run attrib "$ATTRIB_PORT"
 wait_spool_drained
 after=$(stream_total)
-read -r OHA_RPS OHA_P50 OHA_P99 OHA_P999 OHA_MAX OHA_302 OHA_TOTAL OHA_OTHER < <(
-  python3 - "$WORK/oha.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-p = r["latencyPercentiles"]
-ms = lambda s: s * 1000 if s is not None else float("nan")
-codes = {str(k): v for k, v in r.get("statusCodeDistribution", {}).items()}
-total = sum(codes.values()) + sum(r.get("errorDistribution", {}).values())
-other = total - codes.get("302", 0)
-print(f'{r["summary"]["requestsPerSec"]:.0f} {ms(p["p50"]):.3f} {ms(p["p99"]):.3f} '
-      f'{ms(p["p99.9"]):.3f} {ms(r["summary"]["slowest"]):.3f} {codes.get("302", 0)} {total} {other}')
-PY
-)
-python3 - "$WORK/oha.json" <<'PY' >&2
-import json, sys
-r = json.load(open(sys.argv[1]))
-print("oha status codes:", r.get("statusCodeDistribution"), "errors:", r.get("errorDistribution") or "none")
-PY
 oha_clicks=$((after - before))
 CLICKS_TOTAL=$((CLICKS_TOTAL + oha_clicks))
 REDIRECTS_TOTAL=$((REDIRECTS_TOTAL + OHA_302))
 CLICK_NOTES+=("oha: $oha_clicks clicks for $OHA_302 redirects ($OHA_OTHER of $OHA_TOTAL requests were not 302)")
-printf 'attrib at %d req/s: achieved %s req/s, p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms\n' \
-  "$RATE" "$OHA_RPS" "$OHA_P50" "$OHA_P99" "$OHA_P999" "$OHA_MAX"
 printf '        clicks in Redis: %d of %d redirects\n' "$oha_clicks" "$OHA_302"
 
 # ---- the worker inside `attrib run` ingests the streams into Postgres: let it catch up ----
-log "ingest: waiting for the worker to store every click in Postgres (up to 60 s)"
 ADDED_ALL=$(stream_total)
 INGESTED=0
-for _ in $(seq 1 120); do
-  INGESTED=$(psql "$DATABASE_URL" -Atqc 'SELECT count(*) FROM clicks' 2>/dev/null || echo 0)
-  [ "$INGESTED" -ge "$ADDED_ALL" ] && break
-  sleep 0.5
-done
-echo "clicks in Postgres: $INGESTED of $ADDED_ALL added to the streams (warm-up and probe included)"
+if [ "$ATTRIB_MODE" = run ]; then
+  log "ingest: waiting for the worker to store every click in Postgres (up to 60 s)"
+  for _ in $(seq 1 120); do
+    INGESTED=$(psql "$DATABASE_URL" -Atqc 'SELECT count(*) FROM clicks' 2>/dev/null || echo 0)
+    [ "$INGESTED" -ge "$ADDED_ALL" ] && break
+    sleep 0.5
+  done
+  echo "clicks in Postgres: $INGESTED of $ADDED_ALL added to the streams (warm-up and probe included)"
+fi
 
 # ---- service health during the load -------------------------------------------------------
 not_recorded=$(grep -c 'click not recorded' "$WORK/attrib.log" || true)
@@ -333,6 +384,7 @@ kill -0 "$ATTRIB_PID" 2>/dev/null || die "attrib died during the run (see $WORK/
 # ---- 9. summary ---------------------------------------------------------------------------
 log "summary"
 {
+  echo "attrib mode: $ATTRIB_MODE; duration ${DURATION}s per run; wrk $THREADS threads; oha $LATENCY_CONNECTIONS conns"
   for c in $CONNECTIONS; do
     awk -v c="$c" -v a="${ATTRIB_RPS[$c]}" -v b="${BARE_RPS[$c]}" -v t="$TARGET_RATIO" 'BEGIN {
       r = a / b
@@ -345,10 +397,16 @@ log "summary"
     printf "redirect latency at %d req/s (achieved %d): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (target p99 <= %d ms: %s)\n",
       q, got, p50, p99, p999, t, (p99 <= t ? "met" : sprintf("MISSED by %.2f ms", p99 - t))
   }'
+  echo "  same load against bare302: $BARE_LAT"
   echo "clicks in Redis: $CLICKS_TOTAL of $REDIRECTS_TOTAL redirects"
   for note in "${CLICK_NOTES[@]}"; do echo "  $note"; done
-  echo "clicks ingested into Postgres by the worker: $INGESTED of $ADDED_ALL in the streams"
+  if [ "$ATTRIB_MODE" = run ]; then
+    echo "clicks ingested into Postgres by the worker: $INGESTED of $ADDED_ALL in the streams"
+  fi
   echo "service log: $warnings warnings/errors, $not_recorded 'click not recorded', $spooling 'spooling'"
+  if [ "${#DISTURBED[@]}" -gt 0 ]; then
+    echo "WARNING: compilers were running at the end of: ${DISTURBED[*]} (figures disturbed)"
+  fi
 } | tee "$WORK/summary.txt"
 if [ "$warnings" -gt 0 ]; then
   echo "first service warnings:" >&2
