@@ -63,7 +63,6 @@ pub struct Shared {
 #[derive(Clone)]
 pub struct Producer {
     sender: mpsc::Sender<Pending>,
-    shared: Arc<Shared>,
 }
 
 impl Shared {
@@ -84,8 +83,8 @@ impl Producer {
     /// thread.
     pub fn on_this_thread(shared: Arc<Shared>) -> Self {
         let (sender, rx) = mpsc::channel(QUEUE_PER_BATCHER);
-        tokio::spawn(run_batcher(rx, shared.clone()));
-        Producer { sender, shared }
+        tokio::spawn(run_batcher(rx, shared));
+        Producer { sender }
     }
 
     /// Returns once the event is in Redis or in the spool.
@@ -99,11 +98,6 @@ impl Producer {
             })
             .map_err(|_| ProduceError::Overloaded)?;
         verdict.await.ok().flatten().ok_or(ProduceError::Lost)
-    }
-
-    /// Whether events are currently going to the spool.
-    pub fn spooling(&self) -> bool {
-        self.shared.redis_down.load(Ordering::Relaxed)
     }
 }
 

@@ -114,8 +114,20 @@ impl Worker {
     }
 
     /// Consumes every shard until `shutdown` resolves.
+    /// Until Redis and Postgres answer, it keeps trying, so `attrib run` can start (and
+    /// redirect, spooling clicks) while Redis is away.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        self.prepare().await?;
+        tokio::pin!(shutdown);
+        while let Err(e) = self.prepare().await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "worker cannot start yet; retrying"
+            );
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(RETRY_DELAY) => {}
+            }
+        }
         let (stop, stopped) = watch::channel(false);
         let mut loops = Vec::new();
         for shard in 0..self.keys.shards() {
@@ -195,7 +207,13 @@ impl Worker {
         let mut last_prune = Instant::now() - PRUNE_EVERY;
         while !*stopped.borrow() {
             if conn.is_none() {
-                match self.connect().await {
+                // A Redis that restarted without persistence has lost the group too.
+                let connected = async {
+                    let mut c = self.connect().await?;
+                    ensure_group(&mut c, &self.keys.stream(shard)).await?;
+                    anyhow::Ok(c)
+                };
+                match connected.await {
                     Ok(c) => conn = Some(c),
                     Err(e) => {
                         tracing::warn!(error = %e, shard, "worker cannot reach Redis");

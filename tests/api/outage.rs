@@ -5,6 +5,7 @@ use std::{
     collections::HashSet,
     net::TcpListener,
     process::{Child, Command, Stdio},
+    sync::Arc,
     time::Duration,
 };
 
@@ -171,4 +172,62 @@ async fn clicks_during_a_redis_outage_are_spooled_and_arrive_once_when_it_return
         .unwrap();
     assert_eq!(stored.len(), 21);
     assert!(issued.iter().all(|id| stored.contains(id)));
+}
+
+#[tokio::test]
+async fn the_service_and_its_worker_start_without_redis_and_catch_up_when_it_comes() {
+    // Given a Redis that is not running yet
+    let mut redis = OwnedRedis::start();
+    let port = redis.port;
+    redis.stop();
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    let app = spawn_app_with(&[("ATTRIB_REDIS_URL", redis_url.as_str())]).await;
+    let worker = Arc::new(Worker::new(
+        app.db.clone(),
+        redis::Client::open(redis_url.as_str()).unwrap(),
+        Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
+        None,
+        WorkerConfig {
+            block: Duration::from_millis(100),
+            ..WorkerConfig::default()
+        },
+    ));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+
+    // When a visitor clicks, and only later Redis starts
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+    app.post(
+        "/v1/links",
+        json!({"campaign_id": campaign, "influencer_id": influencer, "slug": "emma",
+               "destination": "https://shop.example.com/"}),
+    )
+    .await
+    .assert_status(201);
+    let response = app
+        .client
+        .get(format!("{}/emma", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let _redis = OwnedRedis::start_on(port);
+
+    // Then the spooled click reaches Postgres through the worker that waited for Redis
+    let mut stored = 0i64;
+    for _ in 0..100 {
+        stored = sqlx::query_scalar("SELECT count(*) FROM clicks")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        if stored == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, 1);
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
 }
