@@ -323,8 +323,21 @@ impl Worker {
         }
 
         if !prepared.rows.is_empty() {
-            for row in &prepared.rows {
-                self.ensure_partition(row.clicked_at).await?;
+            let mut months: Vec<_> = prepared
+                .rows
+                .iter()
+                .map(|row| {
+                    (
+                        row.clicked_at.year(),
+                        row.clicked_at.month(),
+                        row.clicked_at,
+                    )
+                })
+                .collect();
+            months.sort_unstable_by_key(|(year, month, _)| (*year, *month));
+            months.dedup_by_key(|(year, month, _)| (*year, *month));
+            for (_, _, at) in months {
+                self.ensure_partition(at).await?;
             }
             let mut tx = self.db.begin().await?;
             clicks::insert_batch(&mut tx, &prepared.rows).await?;
