@@ -1,6 +1,6 @@
-//! A lazily (re)connected Redis connection for single commands off the batcher, such as
-//! the `max_clicks` counter. A failed command drops the connection; the next call
-//! reconnects.
+//! Redis connections: the one way to open one with timeouts, and a lazily (re)connected
+//! shared connection for single commands off the batcher, such as the `max_clicks`
+//! counter (a failed command drops it; the next call reconnects).
 
 use std::time::Duration;
 
@@ -8,6 +8,21 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::Mutex;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A multiplexed connection that gives up connecting after `connect_timeout` and waiting
+/// for a reply after `response_timeout` (`None` for blocking reads).
+pub async fn connect(
+    client: &redis::Client,
+    connect_timeout: Duration,
+    response_timeout: Option<Duration>,
+) -> redis::RedisResult<MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(response_timeout);
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
 
 pub struct SharedConnection {
     client: redis::Client,
@@ -27,13 +42,7 @@ impl SharedConnection {
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());
         }
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT));
-        let conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let conn = connect(&self.client, TIMEOUT, Some(TIMEOUT)).await?;
         *slot = Some(conn.clone());
         Ok(conn)
     }

@@ -148,12 +148,7 @@ async fn flush(
 }
 
 async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnection> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(REDIS_TIMEOUT))
-        .set_response_timeout(Some(REDIS_TIMEOUT));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
+    super::connection::connect(client, REDIS_TIMEOUT, Some(REDIS_TIMEOUT)).await
 }
 
 async fn write_to_redis<'a>(

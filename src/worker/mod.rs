@@ -31,7 +31,11 @@ use redis::{
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::{enrich::geo::GeoIp, pipeline::keys::Keys, storage::clicks};
+use crate::{
+    enrich::geo::GeoIp,
+    pipeline::{connection, keys::Keys},
+    storage::clicks,
+};
 
 pub const GROUP: &str = "ingest";
 const TRIM_EVERY: Duration = Duration::from_secs(10);
@@ -188,13 +192,9 @@ impl Worker {
         Ok(())
     }
 
+    /// No response timeout: reads block for up to `block` by design.
     async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(None);
-        self.redis
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
+        connection::connect(&self.redis, Duration::from_secs(2), None).await
     }
 
     async fn shard_loop(
