@@ -303,6 +303,19 @@ impl TestApp {
         (campaign, influencer)
     }
 
+    /// Campaign `summer`, influencer `emma` enrolled in it, and a link with `slug` to
+    /// `https://shop.example.com/`; returns the link's id.
+    pub async fn short_link(&self, slug: &str) -> String {
+        let (campaign, influencer) = self.enrolled("summer", "emma").await;
+        self.post(
+            "/v1/links",
+            json!({"campaign_id": campaign, "influencer_id": influencer, "slug": slug,
+                   "destination": "https://shop.example.com/"}),
+        )
+        .await
+        .id()
+    }
+
     /// Every page of a list, following `next_cursor`; also checks page sizes.
     pub async fn collect_pages(&self, path: &str, limit: usize) -> Vec<Value> {
         let mut items = Vec::new();

@@ -13,7 +13,6 @@ use attrib::{
     pipeline::keys::Keys,
     worker::{Worker, WorkerConfig},
 };
-use serde_json::json;
 
 use crate::helpers::{spawn_app_with, stream_clicks, TestApp};
 
@@ -99,14 +98,7 @@ async fn clicks_during_a_redis_outage_are_spooled_and_arrive_once_when_it_return
     let mut redis = OwnedRedis::start();
     let redis_url = redis.url();
     let app = spawn_app_with(&[("ATTRIB_REDIS_URL", redis_url.as_str())]).await;
-    let (campaign, influencer) = app.enrolled("summer", "emma").await;
-    app.post(
-        "/v1/links",
-        json!({"campaign_id": campaign, "influencer_id": influencer, "slug": "emma",
-               "destination": "https://shop.example.com/"}),
-    )
-    .await
-    .assert_status(201);
+    app.short_link("emma").await;
 
     // When Redis goes away and visitors keep clicking
     redis.stop();
@@ -198,14 +190,7 @@ async fn the_service_and_its_worker_start_without_redis_and_catch_up_when_it_com
     }));
 
     // When a visitor clicks, and only later Redis starts
-    let (campaign, influencer) = app.enrolled("summer", "emma").await;
-    app.post(
-        "/v1/links",
-        json!({"campaign_id": campaign, "influencer_id": influencer, "slug": "emma",
-               "destination": "https://shop.example.com/"}),
-    )
-    .await
-    .assert_status(201);
+    app.short_link("emma").await;
     let response = app
         .client
         .get(format!("{}/emma", app.address))

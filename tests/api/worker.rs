@@ -57,17 +57,6 @@ fn worker(app: &TestApp, consumer: &str, fail_point: Option<FailPoint>) -> Worke
     )
 }
 
-async fn make_link(app: &TestApp, slug: &str) -> String {
-    let (campaign, influencer) = app.enrolled("summer", "emma").await;
-    app.post(
-        "/v1/links",
-        json!({"campaign_id": campaign, "influencer_id": influencer, "slug": slug,
-               "destination": "https://shop.example.com/"}),
-    )
-    .await
-    .id()
-}
-
 async fn click(app: &TestApp, slug: &str, agent: &str, from: &str, visitor: Option<&str>) {
     let mut request = app
         .client
@@ -129,7 +118,7 @@ async fn clicks_are_enriched_flagged_and_rolled_up() {
     // Given a link clicked from an iPhone in Sweden twice, a desktop in Britain, and a
     // link-preview bot
     let app = app().await;
-    let link = make_link(&app, "emma").await;
+    let link = app.short_link("emma").await;
     click(
         &app,
         "emma",
@@ -211,7 +200,7 @@ async fn clicks_are_enriched_flagged_and_rolled_up() {
 #[tokio::test]
 async fn a_crash_after_commit_and_before_ack_counts_nothing_twice() {
     let app = app().await;
-    make_link(&app, "emma").await;
+    app.short_link("emma").await;
     for i in 0..7 {
         click(
             &app,
@@ -250,7 +239,7 @@ async fn a_crash_after_commit_and_before_ack_counts_nothing_twice() {
 #[tokio::test]
 async fn a_crash_before_commit_loses_nothing_and_another_worker_takes_over() {
     let app = app().await;
-    make_link(&app, "emma").await;
+    app.short_link("emma").await;
     for i in 0..5 {
         click(
             &app,
@@ -287,7 +276,7 @@ async fn a_crash_before_commit_loses_nothing_and_another_worker_takes_over() {
 #[tokio::test]
 async fn undecodable_entries_and_unknown_links_are_dead_lettered_with_a_reason() {
     let app = app().await;
-    make_link(&app, "emma").await;
+    app.short_link("emma").await;
     click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
     let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
     let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
@@ -331,7 +320,7 @@ async fn undecodable_entries_and_unknown_links_are_dead_lettered_with_a_reason()
 #[tokio::test]
 async fn trimming_keeps_what_is_not_acknowledged() {
     let app = app().await;
-    make_link(&app, "emma").await;
+    app.short_link("emma").await;
     for _ in 0..3 {
         click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
     }
@@ -382,7 +371,7 @@ async fn trimming_keeps_what_is_not_acknowledged() {
 #[tokio::test]
 async fn the_running_worker_ingests_clicks_as_they_come() {
     let app = app().await;
-    let link = make_link(&app, "emma").await;
+    let link = app.short_link("emma").await;
     let running = Arc::new(worker(&app, "live", None));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(running.run(async {
@@ -407,7 +396,7 @@ async fn the_running_worker_ingests_clicks_as_they_come() {
 async fn a_click_that_reaches_the_stream_twice_is_stored_once() {
     // A spool replay cut short and repeated puts the same events in the stream again.
     let app = app().await;
-    make_link(&app, "emma").await;
+    app.short_link("emma").await;
     click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
     let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
     let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
