@@ -224,14 +224,35 @@ wait_http "http://127.0.0.1:$BARE_PORT/b1" "$BARE_PID" bare302
   || die "bare302 does not answer 302"
 
 # ---- helpers for the measurements ---------------------------------------------------------
-# Clicks ever added to the bench streams. `attrib run` includes the ingest worker, which
-# acknowledges and trims the streams (XTRIM MINID) as it goes, so XLEN undercounts; the
-# stream's `entries-added` counter (Redis >= 7) is not affected by trimming.
+# Clicks attrib made durable (in Redis or its spool) before answering, from its own
+# counters (`GET /metrics`). Checked independently at the end: against what the streams hold
+# (`serve`) or what the worker stored in Postgres (`run`, whose worker trims the streams).
 stream_total() {
+  curl -s "http://127.0.0.1:$ATTRIB_PORT/metrics" \
+    | awk '/^attrib_click_events_total\{/ { n += $2 } END { printf "%d\n", n }'
+}
+
+# Events in the bench streams: an entry carries one or more events, one per line of `e`.
+STREAM_EVENTS_LUA='
+local n, from = 0, "-"
+while true do
+  local page = redis.call("XRANGE", KEYS[1], from, "+", "COUNT", 500)
+  if #page == 0 then return n end
+  for _, entry in ipairs(page) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == "e" then
+        local _, lines = string.gsub(fields[i + 1], "\n", "")
+        n = n + lines + 1
+      end
+    end
+  end
+  from = "(" .. page[#page][1]
+end'
+stream_events() {
   local total=0 n s
   for s in $(seq 0 $((STREAM_SHARDS - 1))); do
-    n=$(redis-cli -h 127.0.0.1 -p 6379 XINFO STREAM "${REDIS_PREFIX}{s$s}:events" 2>/dev/null \
-      | awk 'prev == "entries-added" { print; exit } { prev = $0 }')
+    n=$(redis-cli -h 127.0.0.1 -p 6379 EVAL "$STREAM_EVENTS_LUA" 1 "${REDIS_PREFIX}{s$s}:events")
     total=$((total + ${n:-0}))
   done
   echo "$total"
@@ -362,9 +383,10 @@ REDIRECTS_TOTAL=$((REDIRECTS_TOTAL + OHA_302))
 CLICK_NOTES+=("oha: $oha_clicks clicks for $OHA_302 redirects ($OHA_OTHER of $OHA_TOTAL requests were not 302)")
 printf '        clicks in Redis: %d of %d redirects\n' "$oha_clicks" "$OHA_302"
 
-# ---- the worker inside `attrib run` ingests the streams into Postgres: let it catch up ----
+# ---- independent check: the counted clicks are where attrib said they were ---------------
 ADDED_ALL=$(stream_total)
 INGESTED=0
+IN_STREAMS=0
 if [ "$ATTRIB_MODE" = run ]; then
   log "ingest: waiting for the worker to store every click in Postgres (up to 60 s)"
   for _ in $(seq 1 120); do
@@ -372,7 +394,10 @@ if [ "$ATTRIB_MODE" = run ]; then
     [ "$INGESTED" -ge "$ADDED_ALL" ] && break
     sleep 0.5
   done
-  echo "clicks in Postgres: $INGESTED of $ADDED_ALL added to the streams (warm-up and probe included)"
+  echo "clicks in Postgres: $INGESTED of $ADDED_ALL made durable (warm-up and probe included)"
+else
+  IN_STREAMS=$(stream_events)
+  echo "click events in the streams: $IN_STREAMS of $ADDED_ALL made durable (warm-up and probe included)"
 fi
 
 # ---- service health during the load -------------------------------------------------------
@@ -398,10 +423,12 @@ log "summary"
       q, got, p50, p99, p999, t, (p99 <= t ? "met" : sprintf("MISSED by %.2f ms", p99 - t))
   }'
   echo "  same load against bare302: $BARE_LAT"
-  echo "clicks in Redis: $CLICKS_TOTAL of $REDIRECTS_TOTAL redirects"
+  echo "clicks made durable (attrib's /metrics): $CLICKS_TOTAL of $REDIRECTS_TOTAL redirects"
   for note in "${CLICK_NOTES[@]}"; do echo "  $note"; done
   if [ "$ATTRIB_MODE" = run ]; then
-    echo "clicks ingested into Postgres by the worker: $INGESTED of $ADDED_ALL in the streams"
+    echo "clicks ingested into Postgres by the worker: $INGESTED of $ADDED_ALL made durable"
+  else
+    echo "click events found in the streams: $IN_STREAMS of $ADDED_ALL made durable"
   fi
   echo "service log: $warnings warnings/errors, $not_recorded 'click not recorded', $spooling 'spooling'"
   if [ "${#DISTURBED[@]}" -gt 0 ]; then

@@ -9,6 +9,7 @@
 //! - [`pipeline`]: event schema, Redis keys, the producer and its local spool.
 //! - [`enrich`]: geo, user agent and bot classification for the worker.
 //! - [`worker`]: the stream → Postgres ingest loop.
+//! - [`metrics`]: Prometheus counters for `GET /metrics`.
 //! - [`startup`]: building the HTTP application; [`cli`]: the `attrib` command.
 
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod enrich;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod pipeline;
 pub mod redirect;
 pub mod startup;

@@ -15,6 +15,7 @@ use crate::{
     domain::click_id::ClickSigner,
     enrich::geo::GeoIp,
     http,
+    metrics::Metrics,
     pipeline::{
         connection::SharedConnection,
         keys::Keys,
@@ -35,6 +36,7 @@ pub struct AppState {
     pub signer: ClickSigner,
     pub geoip: Option<Arc<GeoIp>>,
     pub redis_commands: SharedConnection,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Application {
@@ -66,9 +68,10 @@ impl Application {
             );
         }
         let keys = Keys::new(&settings.redis_prefix, settings.stream_shards);
+        let metrics = Arc::new(Metrics::new());
         let spool = Spool::open(&settings.spool_dir)
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
-        let pipe = producer::Shared::start(redis.clone(), spool);
+        let pipe = producer::Shared::start(redis.clone(), &keys, spool, metrics.clone());
         let links = Arc::new(LinkCache::new(db.clone(), &settings.click_id_param));
         tokio::spawn(redirect::cache::follow_changes(
             links.clone(),
@@ -93,6 +96,7 @@ impl Application {
             links,
             signer,
             geoip,
+            metrics,
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -1,7 +1,7 @@
 //! The HTTP layer: routing, request parsing, authentication, error rendering.
 //!
 //! Route map (see README.md for the whole API):
-//! - `health`: `/healthz`, `/readyz` (public)
+//! - `health`: `/healthz`, `/readyz`, `/metrics` (public)
 //! - `admin::*`: management API under `/v1` (admin scope)
 //! - `crate::redirect`: `GET /{slug}`, the public redirect
 
@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .app_data(web::PathConfig::default().error_handler(path_error))
     .service(resource("/healthz").get(health::healthz))
     .service(resource("/readyz").get(health::readyz))
+    .service(resource("/metrics").get(health::metrics))
     .service(
         web::scope("/v1")
             .wrap(from_fn(auth::authenticate))

@@ -1,7 +1,9 @@
 //! The one definition of the events carried by the Redis streams.
 //!
-//! An entry holds one field, `e`, with the event as JSON. Every event carries a unique id
-//! (for a click: its click id) and a schema version, so the worker can write it
+//! An entry holds one field, `e`: one or more events as JSON, one per line (compact JSON
+//! never contains a raw newline). Packing everything a producer flushes to one stream into
+//! one entry costs Redis one `XADD` per batch instead of one per event. Every event carries
+//! a unique id (for a click: its click id) and a schema version, so the worker can write it
 //! idempotently and refuse what it does not understand.
 
 use chrono::{DateTime, Utc};
@@ -45,6 +47,11 @@ impl Event {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The events of one stream entry's `e` field, each still to decode.
+    pub fn lines_of(field: &[u8]) -> impl Iterator<Item = &[u8]> {
+        field.split(|&b| b == b'\n').filter(|line| !line.is_empty())
+    }
+
     pub fn from_json(raw: &[u8]) -> Result<Event, String> {
         let event: Event = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
         let version = match &event {
@@ -75,6 +82,13 @@ mod tests {
             trigger: Trigger::Qr,
         });
         assert_eq!(Event::from_json(event.to_json().as_bytes()).unwrap(), event);
+    }
+
+    #[test]
+    fn an_entry_carries_events_one_per_line() {
+        let field = b"{\"a\":1}\n{\"b\":\"x\\ny\"}\n";
+        let lines: Vec<&[u8]> = Event::lines_of(field).collect();
+        assert_eq!(lines, vec![&b"{\"a\":1}"[..], &b"{\"b\":\"x\\ny\"}"[..]]);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! Requests hand their event to a batcher task and wait for its verdict. A batcher takes
 //! everything queued while its previous flush was in flight and writes it in one pipelined
-//! round trip (`XADD` per event), so throughput grows with load while an idle service adds
-//! no waiting. Each HTTP worker thread runs its own batcher and Redis connection
+//! round trip, one `XADD` per stream carrying all of that stream's events (see
+//! [`super::events`]), so throughput grows with load while an idle service adds no waiting. Each HTTP worker thread runs its own batcher and Redis connection
 //! ([`Producer::on_this_thread`]), so a request, its batch and its Redis I/O never wait on
 //! another thread. When Redis fails or is slow, the batch goes to the local [`Spool`] instead,
 //! and Redis is left alone for a while; the [`replay`] task moves spooled events back once
@@ -20,7 +20,8 @@ use std::{
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::spool::Spool;
+use super::{keys::Keys, spool::Spool};
+use crate::metrics::Metrics;
 
 const MAX_BATCH: usize = 512;
 const QUEUE_PER_BATCHER: usize = 8192;
@@ -45,7 +46,7 @@ pub enum ProduceError {
 }
 
 struct Pending {
-    stream: String,
+    shard: usize,
     payload: String,
     done: oneshot::Sender<Option<Stored>>,
 }
@@ -54,10 +55,13 @@ struct Pending {
 /// is currently considered down.
 pub struct Shared {
     client: redis::Client,
+    /// The stream of each shard, named once.
+    streams: Vec<String>,
     spool: Spool,
     /// Set on a Redis failure, cleared by the replayer once Redis answers and the spool is
     /// empty, so events are not reordered around an outage more than necessary.
     redis_down: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Clone)]
@@ -67,11 +71,18 @@ pub struct Producer {
 
 impl Shared {
     /// The shared part, with the spool replayer started on the current runtime.
-    pub fn start(client: redis::Client, spool: Spool) -> Arc<Self> {
+    pub fn start(
+        client: redis::Client,
+        keys: &Keys,
+        spool: Spool,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let shared = Arc::new(Shared {
             client,
+            streams: (0..keys.shards()).map(|shard| keys.stream(shard)).collect(),
             redis_down: AtomicBool::new(spool.has_pending()),
             spool,
+            metrics,
         });
         tokio::spawn(replay(shared.clone()));
         shared
@@ -87,12 +98,13 @@ impl Producer {
         Producer { sender }
     }
 
-    /// Returns once the event is in Redis or in the spool.
-    pub async fn send(&self, stream: String, payload: String) -> Result<Stored, ProduceError> {
+    /// Returns once the event (one line of JSON) is in the stream of `shard`, or in the
+    /// spool.
+    pub async fn send(&self, shard: usize, payload: String) -> Result<Stored, ProduceError> {
         let (done, verdict) = oneshot::channel();
         self.sender
             .try_send(Pending {
-                stream,
+                shard,
                 payload,
                 done,
             })
@@ -124,9 +136,14 @@ async fn flush(
     conn: &mut Option<MultiplexedConnection>,
     batch: &[Pending],
 ) -> Option<Stored> {
+    let stream_of = |p: &Pending| shared.streams[p.shard % shared.streams.len()].as_str();
     if !shared.redis_down.load(Ordering::Relaxed) {
-        match write_to_redis(shared, conn, batch.iter().map(|p| (&p.stream, &p.payload))).await {
-            Ok(()) => return Some(Stored::Redis),
+        let events = batch.iter().map(|p| (stream_of(p), p.payload.as_str()));
+        match write_to_redis(shared, conn, events).await {
+            Ok(()) => {
+                shared.metrics.clicks_in_redis.inc_by(batch.len() as u64);
+                return Some(Stored::Redis);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "Redis refused events; spooling");
                 *conn = None;
@@ -136,10 +153,13 @@ async fn flush(
     }
     let lines: Vec<(&str, &str)> = batch
         .iter()
-        .map(|p| (p.stream.as_str(), p.payload.as_str()))
+        .map(|p| (stream_of(p), p.payload.as_str()))
         .collect();
     match shared.spool.append(&lines) {
-        Ok(()) => Some(Stored::Spool),
+        Ok(()) => {
+            shared.metrics.clicks_in_spool.inc_by(batch.len() as u64);
+            Some(Stored::Spool)
+        }
         Err(e) => {
             tracing::error!(error = %e, events = batch.len(), "cannot write the spool");
             None
@@ -151,11 +171,27 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnec
     super::connection::connect(client, REDIS_TIMEOUT, Some(REDIS_TIMEOUT)).await
 }
 
+/// One entry per stream, its events in the order given.
 async fn write_to_redis<'a>(
     shared: &Shared,
     conn: &mut Option<MultiplexedConnection>,
-    events: impl Iterator<Item = (&'a String, &'a String)>,
+    events: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> redis::RedisResult<()> {
+    let mut entries: Vec<(&str, String)> = Vec::new();
+    for (stream, payload) in events {
+        let at = match entries.iter().position(|(s, _)| *s == stream) {
+            Some(at) => at,
+            None => {
+                entries.push((stream, String::with_capacity(payload.len() * 16)));
+                entries.len() - 1
+            }
+        };
+        let lines = &mut entries[at].1;
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        lines.push_str(payload);
+    }
     if conn.is_none() {
         *conn = Some(connect(&shared.client).await?);
     }
@@ -163,12 +199,12 @@ async fn write_to_redis<'a>(
         return Ok(());
     };
     let mut pipe = redis::pipe();
-    for (stream, payload) in events {
+    for (stream, lines) in &entries {
         pipe.cmd("XADD")
             .arg(stream)
             .arg("*")
             .arg(super::events::FIELD)
-            .arg(payload)
+            .arg(lines)
             .ignore();
     }
     pipe.query_async::<()>(connection).await
@@ -213,7 +249,10 @@ async fn replay_files(
     for claimed in shared.spool.claim()? {
         let events = claimed.events()?;
         for chunk in events.chunks(REPLAY_CHUNK) {
-            write_to_redis(shared, conn, chunk.iter().map(|e| (&e.stream, &e.payload))).await?;
+            let events = chunk
+                .iter()
+                .map(|e| (e.stream.as_str(), e.payload.as_str()));
+            write_to_redis(shared, conn, events).await?;
         }
         tracing::info!(events = events.len(), file = %claimed.path().display(), "spool replayed");
         claimed.remove()?;

@@ -106,9 +106,10 @@ pub async fn follow(
                 Trigger::Link
             },
         });
-        let stream = state.keys.stream(state.keys.shard_of(link.id));
-        if let Err(e) = producer.send(stream, event.to_json()).await {
+        let shard = state.keys.shard_of(link.id);
+        if let Err(e) = producer.send(shard, event.to_json()).await {
             // The visitor still gets where they were going; the click is lost and said so.
+            state.metrics.clicks_unrecorded.inc();
             tracing::error!(error = %e, link_id = link.id, "click not recorded");
         }
     }

@@ -35,6 +35,8 @@ pub struct Prepared {
     pub entry_ids: Vec<String>,
 }
 
+/// Every event of every entry; an entry carries one or more (see
+/// [`crate::pipeline::events`]).
 pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
     let mut batch = DecodedBatch {
         clicks: Vec::with_capacity(entries.len()),
@@ -43,7 +45,7 @@ pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
     };
     for entry in entries {
         batch.entry_ids.push(entry.id.clone());
-        let Some(raw) = entry.get::<Vec<u8>>(FIELD) else {
+        let Some(field) = entry.get::<Vec<u8>>(FIELD) else {
             batch.dead.push(DeadEntry {
                 entry_id: entry.id,
                 reason: format!("no `{FIELD}` field"),
@@ -51,16 +53,18 @@ pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
             });
             continue;
         };
-        match Event::from_json(&raw) {
-            Ok(Event::Click(event)) => batch.clicks.push(Decoded {
-                entry_id: entry.id,
-                event,
-            }),
-            Err(reason) => batch.dead.push(DeadEntry {
-                entry_id: entry.id,
-                reason,
-                raw,
-            }),
+        for line in Event::lines_of(&field) {
+            match Event::from_json(line) {
+                Ok(Event::Click(event)) => batch.clicks.push(Decoded {
+                    entry_id: entry.id.clone(),
+                    event,
+                }),
+                Err(reason) => batch.dead.push(DeadEntry {
+                    entry_id: entry.id.clone(),
+                    reason,
+                    raw: line.to_vec(),
+                }),
+            }
         }
     }
     batch

@@ -17,7 +17,10 @@ mod batch;
 use std::{
     collections::{HashMap, HashSet},
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -96,6 +99,9 @@ pub struct Worker {
     owners: Mutex<HashMap<i64, (i64, i64)>>,
     /// Months whose `clicks` partition is known to exist.
     partitions: Mutex<HashSet<(i32, u32)>>,
+    /// Per shard, how many events the last entries carried on average: a read asks for
+    /// as many entries as make about `batch_size` events.
+    events_per_entry: Vec<AtomicUsize>,
 }
 
 impl Worker {
@@ -109,11 +115,12 @@ impl Worker {
         Worker {
             db,
             redis,
-            keys,
             geo,
             config,
             owners: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashSet::new()),
+            events_per_entry: (0..keys.shards()).map(|_| AtomicUsize::new(1)).collect(),
+            keys,
         }
     }
 
@@ -264,7 +271,8 @@ impl Worker {
         block: Option<Duration>,
     ) -> anyhow::Result<usize> {
         let stream = self.keys.stream(shard);
-        let count = self.config.batch_size;
+        let per_entry = self.events_per_entry[shard].load(Ordering::Relaxed).max(1);
+        let count = (self.config.batch_size / per_entry).max(1);
 
         let pending = read_group(conn, &stream, &self.config.consumer, "0", count, None).await?;
         if !pending.is_empty() {
@@ -301,6 +309,8 @@ impl Worker {
         let handled = entries.len();
         let stream = self.keys.stream(shard);
         let decoded = batch::decode(entries);
+        let events = decoded.clicks.len() + decoded.dead.len();
+        self.events_per_entry[shard].store(events.div_ceil(handled.max(1)), Ordering::Relaxed);
         let owners = self.owners_of(&decoded.clicks).await?;
         let prepared = batch::enrich(decoded, &owners, self.geo.as_deref());
 

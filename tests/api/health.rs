@@ -28,3 +28,43 @@ async fn readyz_is_503_and_names_redis_when_redis_is_unreachable() {
     assert_eq!(body["postgres"], "ok");
     assert_eq!(body["redis"], "unreachable");
 }
+
+#[tokio::test]
+async fn metrics_count_click_events_by_where_they_were_made_durable() {
+    let app = spawn_app().await;
+    app.short_link("emma").await;
+    let stored = r#"attrib_click_events_total{durable_in="redis"}"#;
+    assert_eq!(app.metric(stored).await, 0);
+
+    for _ in 0..3 {
+        let reply = app
+            .client
+            .get(format!("{}/emma", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 302);
+    }
+    app.client
+        .head(format!("{}/emma", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(app.metric(stored).await, 3, "HEAD records nothing");
+    assert_eq!(
+        app.metric(r#"attrib_click_events_total{durable_in="spool"}"#)
+            .await,
+        0
+    );
+    let reply = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+}

@@ -316,6 +316,24 @@ impl TestApp {
         .id()
     }
 
+    /// The value of one sample of `GET /metrics`, e.g.
+    /// `attrib_click_events_total{durable_in="redis"}`; 0 when absent.
+    pub async fn metric(&self, sample: &str) -> u64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("a metrics body");
+        text.lines()
+            .filter_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+            .next()
+            .unwrap_or(0)
+    }
+
     /// Every page of a list, following `next_cursor`; also checks page sizes.
     pub async fn collect_pages(&self, path: &str, limit: usize) -> Vec<Value> {
         let mut items = Vec::new();
@@ -361,16 +379,17 @@ pub async fn stream_clicks(
     app: &TestApp,
     redis_url: &str,
 ) -> Vec<attrib::pipeline::events::ClickEvent> {
+    use attrib::pipeline::events::Event;
     let keys =
         attrib::pipeline::keys::Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
     let mut clicks = Vec::new();
     for shard in 0..keys.shards() {
         for (_, fields) in stream_entries(redis_url, &keys.stream(shard)).await {
             for (_, payload) in fields {
-                let attrib::pipeline::events::Event::Click(click) =
-                    attrib::pipeline::events::Event::from_json(payload.as_bytes())
-                        .expect("a click event");
-                clicks.push(click);
+                for line in Event::lines_of(payload.as_bytes()) {
+                    let Event::Click(click) = Event::from_json(line).expect("a click event");
+                    clicks.push(click);
+                }
             }
         }
     }

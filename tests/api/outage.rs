@@ -121,6 +121,8 @@ async fn clicks_during_a_redis_outage_are_spooled_and_arrive_once_when_it_return
         issued.push(id);
     }
     assert!(spool_files(&app) > 0, "the clicks wait in the spool");
+    let spooled = r#"attrib_click_events_total{durable_in="spool"}"#;
+    assert_eq!(app.metric(spooled).await, 20);
 
     // And when Redis is back, the spool drains into it, each click once
     let _back = OwnedRedis::start_on(redis.port);
@@ -148,6 +150,9 @@ async fn clicks_during_a_redis_outage_are_spooled_and_arrive_once_when_it_return
         .await
         .unwrap();
     assert_eq!(stream_click_ids(&app, &redis_url).await.len(), 21);
+    let direct = r#"attrib_click_events_total{durable_in="redis"}"#;
+    assert_eq!(app.metric(direct).await, 1);
+    assert_eq!(app.metric("attrib_click_events_unrecorded_total").await, 0);
 
     // And the worker stores each of them exactly once
     let worker = Worker::new(

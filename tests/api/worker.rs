@@ -318,6 +318,49 @@ async fn undecodable_entries_and_unknown_links_are_dead_lettered_with_a_reason()
 }
 
 #[tokio::test]
+async fn an_entry_packing_many_events_is_stored_event_by_event() {
+    let app = app().await;
+    let link = app.short_link("emma").await;
+    let link_id: i64 = link.parse().unwrap();
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let event = |id: &str| {
+        json!({"type": "click", "v": 1, "id": id, "link_id": link_id,
+               "at": "2026-06-01T00:00:00Z", "visitor": id, "ip": "81.2.69.142",
+               "user_agent": DESKTOP, "referrer": null, "trigger": "link"})
+        .to_string()
+    };
+    let packed = [event("c1"), "{broken".to_owned(), event("c2"), event("c3")].join("\n");
+    let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("XADD")
+        .arg(keys.stream(0))
+        .arg("*")
+        .arg("e")
+        .arg(packed)
+        .query_async::<String>(&mut conn)
+        .await
+        .unwrap();
+
+    worker(&app, "w1", None).drain().await.unwrap();
+
+    let stored: Vec<String> = sqlx::query_scalar("SELECT click_id FROM clicks ORDER BY click_id")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, ["c1", "c2", "c3"]);
+    let dead = stream_entries(&app.settings.redis_url, &keys.dead_letter(0)).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0]
+            .1
+            .contains(&("raw".to_owned(), "{broken".to_owned())),
+        "{dead:?}"
+    );
+    assert_rollups_match_facts(&app).await;
+    assert_eq!(pending(&app).await, 0);
+}
+
+#[tokio::test]
 async fn trimming_keeps_what_is_not_acknowledged() {
     let app = app().await;
     app.short_link("emma").await;

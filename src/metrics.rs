@@ -1,0 +1,56 @@
+//! Prometheus counters of the event pipeline, served at `GET /metrics`.
+//!
+//! Each process has its own registry (no global state), so several applications in one
+//! process — as in the tests — count separately.
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Click events made durable, by where: `redis` or `spool`.
+    pub clicks_in_redis: IntCounter,
+    pub clicks_in_spool: IntCounter,
+    /// Click events written nowhere (queue full, or neither Redis nor the spool took them).
+    pub clicks_unrecorded: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let stored = IntCounterVec::new(
+            Opts::new(
+                "attrib_click_events_total",
+                "Click events made durable before their redirect was answered, by where",
+            ),
+            &["durable_in"],
+        )
+        .unwrap_or_else(|_| unreachable!("the metric's name and labels are valid"));
+        let unrecorded = IntCounter::new(
+            "attrib_click_events_unrecorded_total",
+            "Click events neither Redis nor the local spool took (the redirect still happened)",
+        )
+        .unwrap_or_else(|_| unreachable!("the metric's name is valid"));
+        // Registering distinct, valid collectors in a fresh registry cannot fail.
+        let _ = registry.register(Box::new(stored.clone()));
+        let _ = registry.register(Box::new(unrecorded.clone()));
+        Metrics {
+            clicks_in_redis: stored.with_label_values(&["redis"]),
+            clicks_in_spool: stored.with_label_values(&["spool"]),
+            clicks_unrecorded: unrecorded,
+            registry,
+        }
+    }
+
+    /// Everything in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
