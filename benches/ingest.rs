@@ -1,7 +1,9 @@
 //! Worker ingest rate against a plain `COPY` of the same rows, in one run.
 //!
 //! Fills the event streams with N click events (default 1 000 000, `INGEST_EVENTS`),
-//! spread over 1 000 links and realistic user agents and addresses, then lets the worker
+//! spread over 1 000 links and realistic user agents and addresses, in time order over the
+//! last day with real signed click ids, packed 100 to a stream entry as the redirect's
+//! producer packs them under load; then lets the worker
 //! (all shards concurrently, enrichment on with the MaxMind fixture) ingest them into
 //! Postgres and times it from the first read to the last commit. Then it `COPY`s the same
 //! number of already-enriched rows into an unindexed, logged table of the same columns and
@@ -17,6 +19,7 @@ use std::{
 
 use anyhow::Context;
 use attrib::{
+    domain::click_id::ClickSigner,
     enrich::geo::GeoIp,
     pipeline::{
         events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
@@ -27,6 +30,10 @@ use attrib::{
 };
 use chrono::{Duration as ChronoDuration, Utc};
 use sqlx::PgPool;
+
+// As in the `attrib` binary, so the worker runs with the allocator it ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const LINKS: i64 = 1000;
 const AGENTS: &[&str] = &[
@@ -46,6 +53,7 @@ const ADDRESSES: &[&str] = &[
 ];
 const PREFIX: &str = "attrib_ingest_bench:";
 const SHARDS: usize = 4;
+const EVENTS_PER_ENTRY: usize = 100;
 
 fn env(name: &str) -> anyhow::Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set (run benches/ingest.sh)"))
@@ -79,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         )),
         WorkerConfig {
             consumer: "bench".into(),
-            batch_size: 5000,
+            batch_size: 20000,
             block: Duration::from_millis(100),
             ..WorkerConfig::default()
         },
@@ -148,12 +156,14 @@ async fn seed_links(db: &PgPool) -> anyhow::Result<Vec<i64>> {
     .await?)
 }
 
-fn event(i: usize, link_ids: &[i64]) -> (i64, String) {
+fn event(i: usize, events: usize, link_ids: &[i64], signer: &ClickSigner) -> (i64, String) {
     let link_id = link_ids[i % link_ids.len()];
-    let at = Utc::now() - ChronoDuration::seconds((i % 86_400) as i64);
+    let day_ms = 86_400_000;
+    let at =
+        Utc::now() - ChronoDuration::milliseconds(day_ms - (i * day_ms as usize / events) as i64);
     let event = Event::Click(ClickEvent {
         v: SCHEMA_VERSION,
-        id: format!("bench-{i:010}"),
+        id: signer.issue(link_id, at).as_str().to_owned(),
         link_id,
         at,
         visitor: format!("visitor{}", i % 50_000),
@@ -177,15 +187,29 @@ async fn fill_streams(
 ) -> anyhow::Result<()> {
     let mut conn = redis.get_multiplexed_async_connection().await?;
     clear_streams(redis, keys).await?;
-    for chunk_start in (0..events).step_by(10_000) {
+    let signer = ClickSigner::new(b"ingest bench secret");
+    let mut entries: Vec<Vec<String>> = vec![Vec::new(); keys.shards()];
+    let mut packed: Vec<(usize, String)> = Vec::new();
+    for i in 0..events {
+        let (link_id, payload) = event(i, events, link_ids, &signer);
+        let shard = keys.shard_of(link_id);
+        entries[shard].push(payload);
+        if entries[shard].len() == EVENTS_PER_ENTRY {
+            packed.push((shard, entries[shard].join("\n")));
+            entries[shard].clear();
+        }
+    }
+    for (shard, lines) in entries.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
+        packed.push((shard, lines.join("\n")));
+    }
+    for chunk in packed.chunks(100) {
         let mut pipe = redis::pipe();
-        for i in chunk_start..(chunk_start + 10_000).min(events) {
-            let (link_id, payload) = event(i, link_ids);
+        for (shard, lines) in chunk {
             pipe.cmd("XADD")
-                .arg(keys.stream(keys.shard_of(link_id)))
+                .arg(keys.stream(*shard))
                 .arg("*")
                 .arg("e")
-                .arg(payload)
+                .arg(lines)
                 .ignore();
         }
         pipe.query_async::<()>(&mut conn).await?;

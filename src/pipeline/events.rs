@@ -53,15 +53,27 @@ impl Event {
     }
 
     pub fn from_json(raw: &[u8]) -> Result<Event, String> {
-        let event: Event = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
-        let version = match &event {
-            Event::Click(c) => c.v,
-        };
-        if version != SCHEMA_VERSION {
-            return Err(format!("unknown schema version {version}"));
+        // Reading the tag first and then the event's own struct avoids serde's buffering of
+        // internally tagged enums, which copied every field of every event once more.
+        let header: Header = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+        if header.v != SCHEMA_VERSION {
+            return Err(format!("unknown schema version {}", header.v));
         }
-        Ok(event)
+        match header.kind.as_ref() {
+            "click" => serde_json::from_slice(raw)
+                .map(Event::Click)
+                .map_err(|e| e.to_string()),
+            other => Err(format!("unknown event type `{other}`")),
+        }
     }
+}
+
+/// What every event starts with; its other fields are skipped without being copied.
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    v: u32,
 }
 
 #[cfg(test)]
@@ -98,5 +110,15 @@ mod tests {
         assert!(Event::from_json(future.as_bytes())
             .unwrap_err()
             .contains("version"));
+        let unknown = future
+            .replace("\"click\"", "\"teleport\"")
+            .replace("99", "1");
+        assert!(Event::from_json(unknown.as_bytes())
+            .unwrap_err()
+            .contains("teleport"));
+        let missing_field = r#"{"type":"click","v":1,"id":"a"}"#;
+        assert!(Event::from_json(missing_field.as_bytes())
+            .unwrap_err()
+            .contains("missing field"));
     }
 }

@@ -45,6 +45,9 @@ const TRIM_EVERY: Duration = Duration::from_secs(10);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const VISITOR_DAYS_KEPT: i32 = 7;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Before a shard's first batch shows how many events its entries carry: a busy producer
+/// packs tens to hundreds, so the first read stays near `batch_size` events either way.
+const FIRST_GUESS_EVENTS_PER_ENTRY: usize = 32;
 
 /// Where a test can make the worker "crash" to check what survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +122,9 @@ impl Worker {
             config,
             owners: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashSet::new()),
-            events_per_entry: (0..keys.shards()).map(|_| AtomicUsize::new(1)).collect(),
+            events_per_entry: (0..keys.shards())
+                .map(|_| AtomicUsize::new(FIRST_GUESS_EVENTS_PER_ENTRY))
+                .collect(),
             keys,
         }
     }

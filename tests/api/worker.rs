@@ -49,7 +49,8 @@ fn worker(app: &TestApp, consumer: &str, fail_point: Option<FailPoint>) -> Worke
         Some(Arc::new(GeoIp::open(std::path::Path::new(GEOIP)).unwrap())),
         WorkerConfig {
             consumer: consumer.to_owned(),
-            batch_size: 100,
+            // Large enough that one read takes every entry a test makes.
+            batch_size: 10_000,
             claim_idle: Duration::from_millis(0),
             block: Duration::from_millis(100),
             fail_point,
