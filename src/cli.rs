@@ -98,11 +98,13 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Worker => {
             let db = storage::pool(&settings)?;
             storage::migrate(&db).await.context("applying migrations")?;
-            build_worker(&settings, db)?.run(shutdown_signal()).await?;
+            build_worker(&settings, db, None)?
+                .run(shutdown_signal())
+                .await?;
         }
         Command::Run => {
             let app = Application::build(settings.clone()).await?;
-            let worker = build_worker(&settings, storage::pool(&settings)?)?;
+            let worker = build_worker(&settings, storage::pool(&settings)?, Some(1))?;
             let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
             let worker = tokio::spawn(worker.run(async {
                 let _ = stopped.await;
@@ -137,7 +139,12 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_worker(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result<Arc<Worker>> {
+/// `parallel_writes`: see [`WorkerConfig::parallel_writes`].
+fn build_worker(
+    settings: &Settings,
+    db: sqlx::PgPool,
+    parallel_writes: Option<usize>,
+) -> anyhow::Result<Arc<Worker>> {
     let redis = redis::Client::open(settings.redis_url.as_str()).context("Redis URL")?;
     let geo = match &settings.geoip_db {
         Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
@@ -148,7 +155,10 @@ fn build_worker(settings: &Settings, db: sqlx::PgPool) -> anyhow::Result<Arc<Wor
         redis,
         Keys::new(&settings.redis_prefix, settings.stream_shards),
         geo,
-        WorkerConfig::default(),
+        WorkerConfig {
+            parallel_writes,
+            ..WorkerConfig::default()
+        },
     )))
 }
 

@@ -69,6 +69,10 @@ pub struct WorkerConfig {
     /// How long one read waits for new entries.
     pub block: Duration,
     pub fail_point: Option<FailPoint>,
+    /// How many batches may be written to Postgres at once (one per shard when `None`).
+    /// `attrib run` writes one at a time, so ingest leaves CPU to the redirects it shares
+    /// the machine with; a backlog then waits in Redis and is taken in larger batches.
+    pub parallel_writes: Option<usize>,
 }
 
 impl Default for WorkerConfig {
@@ -84,6 +88,7 @@ impl Default for WorkerConfig {
             claim_idle: Duration::from_secs(60),
             block: Duration::from_secs(1),
             fail_point: None,
+            parallel_writes: None,
         }
     }
 }
@@ -105,6 +110,7 @@ pub struct Worker {
     /// Per shard, how many events the last entries carried on average: a read asks for
     /// as many entries as make about `batch_size` events.
     events_per_entry: Vec<AtomicUsize>,
+    writers: tokio::sync::Semaphore,
 }
 
 impl Worker {
@@ -119,13 +125,16 @@ impl Worker {
             db,
             redis,
             geo,
-            config,
             owners: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashSet::new()),
             events_per_entry: (0..keys.shards())
                 .map(|_| AtomicUsize::new(FIRST_GUESS_EVENTS_PER_ENTRY))
                 .collect(),
+            writers: tokio::sync::Semaphore::new(
+                config.parallel_writes.unwrap_or(keys.shards()).max(1),
+            ),
             keys,
+            config,
         }
     }
 
@@ -354,6 +363,7 @@ impl Worker {
             for (_, _, at) in months {
                 self.ensure_partition(at).await?;
             }
+            let _writing = self.writers.acquire().await?;
             let mut tx = self.db.begin().await?;
             clicks::insert_batch(&mut tx, &prepared.rows).await?;
             if self.config.fail_point == Some(FailPoint::BeforeCommit) {

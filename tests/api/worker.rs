@@ -54,6 +54,7 @@ fn worker(app: &TestApp, consumer: &str, fail_point: Option<FailPoint>) -> Worke
             claim_idle: Duration::from_millis(0),
             block: Duration::from_millis(100),
             fail_point,
+            parallel_writes: None,
         },
     )
 }
@@ -414,24 +415,56 @@ async fn trimming_keeps_what_is_not_acknowledged() {
 
 #[tokio::test]
 async fn the_running_worker_ingests_clicks_as_they_come() {
+    // Given links on every shard and a running worker that writes one batch at a time,
+    // as in `attrib run`
     let app = app().await;
-    let link = app.short_link("emma").await;
-    let running = Arc::new(worker(&app, "live", None));
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+    let mut links = Vec::new();
+    for i in 0..8 {
+        let slug = format!("emma{i}");
+        let reply = app
+            .post(
+                "/v1/links",
+                json!({"campaign_id": campaign, "influencer_id": influencer, "slug": slug,
+                       "destination": "https://shop.example.com/"}),
+            )
+            .await;
+        links.push((slug, reply.id()));
+    }
+    let running = Arc::new(Worker::new(
+        app.db.clone(),
+        redis::Client::open(app.settings.redis_url.as_str()).unwrap(),
+        Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
+        None,
+        WorkerConfig {
+            consumer: "live".into(),
+            block: Duration::from_millis(100),
+            parallel_writes: Some(1),
+            ..WorkerConfig::default()
+        },
+    ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(running.run(async {
         let _ = stopped.await;
     }));
 
-    click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
-    let mut counted: Value = Value::Null;
-    for _ in 0..100 {
-        counted = app.get(&format!("/v1/links/{link}")).await.body["clicks"].clone();
-        if counted == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // When each is clicked
+    for (slug, _) in &links {
+        click(&app, slug, DESKTOP, "81.2.69.142", None).await;
     }
-    assert_eq!(counted, 1);
+
+    // Then every link shows its click
+    for (_, link) in &links {
+        let mut counted: Value = Value::Null;
+        for _ in 0..100 {
+            counted = app.get(&format!("/v1/links/{link}")).await.body["clicks"].clone();
+            if counted == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(counted, 1, "link {link}");
+    }
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }
