@@ -34,6 +34,8 @@ pub struct Settings {
     pub stream_shards: usize,
     /// Where events wait when Redis is unreachable.
     pub spool_dir: PathBuf,
+    /// How long a reserved redemption holds its slot before it is released automatically.
+    pub hold_seconds: u32,
 }
 
 /// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
@@ -198,6 +200,7 @@ impl Settings {
             click_id_param,
             stream_shards: parse_number(vars, "ATTRIB_STREAM_SHARDS", 4, 1..=256)?,
             spool_dir: PathBuf::from(get("ATTRIB_SPOOL_DIR").unwrap_or("spool")),
+            hold_seconds: parse_number(vars, "ATTRIB_HOLD_SECONDS", 1800, 1..=7 * 86_400)?,
         })
     }
 }
@@ -298,6 +301,7 @@ impl fmt::Debug for Settings {
             .field("click_id_param", &self.click_id_param)
             .field("stream_shards", &self.stream_shards)
             .field("spool_dir", &self.spool_dir)
+            .field("hold_seconds", &self.hold_seconds)
             .finish()
     }
 }
@@ -350,6 +354,7 @@ mod tests {
             ("ATTRIB_CLICK_SECRET", "short"),
             ("ATTRIB_CLICK_ID_PARAM", "utm_id"),
             ("ATTRIB_STREAM_SHARDS", "0"),
+            ("ATTRIB_HOLD_SECONDS", "0"),
         ] {
             let err = Settings::from_map(&vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);

@@ -26,6 +26,24 @@ use crate::{
     storage,
 };
 
+/// How often expired redemption holds are released. A commit also refuses (and releases)
+/// an expired hold itself, so this only bounds how long an abandoned slot stays taken.
+const HOLD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Releases expired holds until the process ends; every API process runs one (they skip
+/// each other's rows).
+async fn expire_holds_every(db: PgPool, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        match storage::redemptions::expire_holds(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "redemption holds expired"),
+            Err(e) => tracing::warn!(error = %e, "expiring redemption holds failed"),
+        }
+    }
+}
+
 /// What every request handler can reach.
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -78,6 +96,7 @@ impl Application {
             redis.clone(),
             keys.link_changes(),
         ));
+        tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
         let geoip = match &settings.geoip_db {
             Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
             None => None,

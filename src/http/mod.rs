@@ -3,10 +3,12 @@
 //! Route map (see README.md for the whole API):
 //! - `health`: `/healthz`, `/readyz`, `/metrics` (public)
 //! - `admin::*`: management API under `/v1` (admin scope)
+//! - `checkout::*`: code validation and redemptions under `/v1` (checkout scope)
 //! - `crate::redirect`: `GET /{slug}`, the public redirect
 
 pub mod admin;
 pub mod auth;
+pub mod checkout;
 pub mod client_ip;
 pub mod error;
 pub mod health;
@@ -39,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         web::scope("/v1")
             .wrap(from_fn(auth::authenticate))
             .configure(admin::configure)
+            .configure(checkout::configure)
             .default_service(web::to(not_found)),
     )
     .service(resource("/{slug}/qr.{format}").get(crate::redirect::qr::image))

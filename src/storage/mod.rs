@@ -13,6 +13,7 @@ pub mod enrollments;
 pub mod influencers;
 pub mod links;
 pub mod posts;
+pub mod redemptions;
 
 use std::time::Duration;
 

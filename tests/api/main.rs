@@ -3,6 +3,7 @@
 mod api_keys;
 mod auth;
 mod campaigns;
+mod checkout;
 mod cli;
 mod codes;
 mod enrollments;

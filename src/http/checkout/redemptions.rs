@@ -1,0 +1,184 @@
+//! `/v1/redemptions`: applying a code to an order, with an optional hold, and moving the
+//! redemption on (commit, release, cancel).
+
+use actix_web::{http::StatusCode, web, HttpResponse};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    domain::{
+        money::{self, Currency},
+        text,
+    },
+    http::{auth::Checkout, error::ApiError, wire::path_id},
+    startup::AppState,
+    storage::redemptions::{self, NewRedemption, RedeemError, Redeemed, Transition},
+};
+
+const MAX_REF_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Commit,
+    Reserve,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionRequest {
+    code: String,
+    order_id: String,
+    subtotal_minor: i64,
+    currency: String,
+    customer_ref: Option<String>,
+    click_id: Option<String>,
+    #[serde(default)]
+    mode: Mode,
+}
+
+/// The request in the canonical form its hash is taken of: what a replay must repeat.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    code: &'a str,
+    order_id: &'a str,
+    subtotal_minor: i64,
+    currency: &'a str,
+    customer_ref: Option<&'a str>,
+    click_id: Option<&'a str>,
+    mode: Mode,
+}
+
+fn request_hash(canonical: &Canonical<'_>) -> String {
+    let json = serde_json::to_vec(canonical).unwrap_or_default();
+    Sha256::digest(json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn rejected(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::unprocessable(code, message)
+}
+
+pub async fn create(
+    _: Checkout,
+    state: web::Data<AppState>,
+    body: web::Json<RedemptionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let order_id = text::bounded("order_id", &body.order_id, MAX_REF_CHARS)?;
+    let subtotal = money::amount("subtotal_minor", body.subtotal_minor)?;
+    let currency = Currency::parse("currency", &body.currency)?;
+    let customer_ref = body
+        .customer_ref
+        .as_deref()
+        .map(|c| text::bounded("customer_ref", c, MAX_REF_CHARS))
+        .transpose()?;
+    let click_id = match body.click_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => match state.signer.verify(raw) {
+            Ok(id) => Some(id.as_str().to_owned()),
+            Err(e) => {
+                return Err(rejected("invalid_click_id", e.to_string()).with_field("click_id"))
+            }
+        },
+    };
+    let Some(code) = super::typed_code(&body.code) else {
+        return Err(rejected("code_not_found", "no such promo code").with_field("code"));
+    };
+    let hash = request_hash(&Canonical {
+        code: &code,
+        order_id: &order_id,
+        subtotal_minor: subtotal,
+        currency: currency.code(),
+        customer_ref: customer_ref.as_deref(),
+        click_id: click_id.as_deref(),
+        mode: body.mode,
+    });
+    let now = Utc::now();
+    let new = NewRedemption {
+        code,
+        order_id,
+        subtotal_minor: subtotal,
+        currency: currency.code().to_owned(),
+        customer_ref,
+        click_id,
+        hold_until: (body.mode == Mode::Reserve)
+            .then(|| now + Duration::seconds(i64::from(state.settings.hold_seconds))),
+        request_hash: hash,
+    };
+    match redemptions::redeem(&state.db, &new, now).await {
+        Ok(Redeemed::Created(row)) => Ok(HttpResponse::Created().json(row)),
+        Ok(Redeemed::Replayed(row)) => Ok(HttpResponse::Ok()
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(row)),
+        Err(RedeemError::Rejected(rejection)) => {
+            Err(rejected(rejection.code(), rejection.message()))
+        }
+        Err(RedeemError::OrderConflict) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "order_conflict",
+            "this order already has a redemption made with a different request",
+        )
+        .with_field("order_id")),
+        Err(RedeemError::Storage(e)) => Err(e.into()),
+    }
+}
+
+pub async fn get(
+    _: Checkout,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "redemption")?;
+    let row = redemptions::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("redemption"))?;
+    Ok(HttpResponse::Ok().json(row))
+}
+
+/// A moved redemption is `200`; one already where it was asked to go is `200` too (the
+/// call is safe to repeat); one whose status does not allow the move is `409`.
+fn answer(transition: Transition, refused_code: &'static str) -> Result<HttpResponse, ApiError> {
+    match transition {
+        Transition::Done(row) => Ok(HttpResponse::Ok().json(row)),
+        Transition::Already(row) => Ok(HttpResponse::Ok()
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(row)),
+        Transition::Refused(row) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            refused_code,
+            format!("the redemption is {}", row.status),
+        )),
+        Transition::NotFound => Err(ApiError::not_found("redemption")),
+    }
+}
+
+pub async fn commit(
+    _: Checkout,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "redemption")?;
+    answer(redemptions::commit(&state.db, id).await?, "not_reserved")
+}
+
+pub async fn release(
+    _: Checkout,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "redemption")?;
+    answer(redemptions::release(&state.db, id).await?, "not_reserved")
+}
+
+pub async fn cancel(
+    _: Checkout,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id, "redemption")?;
+    answer(redemptions::cancel(&state.db, id).await?, "not_active")
+}

@@ -1,0 +1,439 @@
+//! SQL of `redemptions` and `code_customers`: taking, confirming and giving back a code's
+//! usage slots.
+//!
+//! [`redeem`] decides in one transaction: the redemption row first (its unique `order_id`
+//! makes a concurrent duplicate wait for, then replay, the first), then the customer's
+//! counter, and last the code's counter, each a conditional UPDATE that fails instead of
+//! overshooting a limit. The code's row — the one every checkout of a popular code
+//! contends for — is locked only for the last statement and the commit.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::StorageError;
+use crate::{
+    domain::{
+        checkout::{self, Rejection, Terms},
+        discount::DiscountKind,
+    },
+    ids::id_string,
+};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RedemptionRow {
+    #[serde(serialize_with = "id_string")]
+    pub id: i64,
+    pub code: String,
+    #[serde(skip)]
+    pub code_id: i64,
+    #[serde(serialize_with = "id_string")]
+    pub campaign_id: i64,
+    #[serde(serialize_with = "id_string")]
+    pub influencer_id: i64,
+    pub order_id: String,
+    pub customer_ref: Option<String>,
+    pub click_id: Option<String>,
+    pub subtotal_minor: i64,
+    pub discount_kind: String,
+    pub discount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub request_hash: String,
+    pub committed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "r.id, c.code, r.code_id, r.campaign_id, r.influencer_id, r.order_id,
+    r.customer_ref, r.click_id, r.subtotal_minor, c.discount_kind, r.discount_minor,
+    r.currency::text AS currency, r.status, r.hold_expires_at, r.request_hash, r.committed_at,
+    r.created_at, r.updated_at";
+
+/// A code with what deciding on it needs: its terms and its campaign's currency.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CodeForCart {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub influencer_id: i64,
+    pub discount_kind: String,
+    pub discount_value: i64,
+    pub max_redemptions: Option<i64>,
+    pub max_per_customer: Option<i64>,
+    pub min_subtotal_minor: Option<i64>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub enabled: bool,
+    pub redemptions: i64,
+    pub currency: String,
+}
+
+impl CodeForCart {
+    pub fn terms(&self) -> Terms<'_> {
+        Terms {
+            kind: DiscountKind::parse(&self.discount_kind).unwrap_or(DiscountKind::Fixed),
+            value: self.discount_value,
+            enabled: self.enabled,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            min_subtotal_minor: self.min_subtotal_minor,
+            currency: &self.currency,
+        }
+    }
+}
+
+pub async fn code_for_cart(
+    db: impl sqlx::PgExecutor<'_>,
+    code: &str,
+) -> Result<Option<CodeForCart>, StorageError> {
+    Ok(sqlx::query_as(
+        "SELECT p.id, p.campaign_id, p.influencer_id, p.discount_kind, p.discount_value,
+                p.max_redemptions, p.max_per_customer, p.min_subtotal_minor, p.starts_at,
+                p.ends_at, p.enabled, p.redemptions, c.currency::text AS currency
+         FROM promo_codes p JOIN campaigns c ON c.id = p.campaign_id
+         WHERE p.code = $1",
+    )
+    .bind(code)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Active redemptions of `code_id` by `customer_ref`.
+pub async fn customer_uses(
+    db: &PgPool,
+    code_id: i64,
+    customer_ref: &str,
+) -> Result<i64, StorageError> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce((SELECT active FROM code_customers
+                          WHERE code_id = $1 AND customer_ref = $2), 0)",
+    )
+    .bind(code_id)
+    .bind(customer_ref)
+    .fetch_one(db)
+    .await?)
+}
+
+/// A redemption as asked for, already validated.
+#[derive(Debug, Clone)]
+pub struct NewRedemption {
+    pub code: String,
+    pub order_id: String,
+    pub subtotal_minor: i64,
+    pub currency: String,
+    pub customer_ref: Option<String>,
+    pub click_id: Option<String>,
+    /// `Some(expiry)` reserves a hold; `None` commits at once.
+    pub hold_until: Option<DateTime<Utc>>,
+    pub request_hash: String,
+}
+
+#[derive(Debug)]
+pub enum Redeemed {
+    Created(RedemptionRow),
+    /// The same order asked again with the same request: the first result.
+    Replayed(RedemptionRow),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    #[error("{}", .0.message())]
+    Rejected(Rejection),
+    #[error("this order already has a redemption made with a different request")]
+    OrderConflict,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<sqlx::Error> for RedeemError {
+    fn from(e: sqlx::Error) -> Self {
+        RedeemError::Storage(e.into())
+    }
+}
+
+pub async fn redeem(
+    db: &PgPool,
+    new: &NewRedemption,
+    now: DateTime<Utc>,
+) -> Result<Redeemed, RedeemError> {
+    let mut tx = db.begin().await?;
+    let Some(code) = code_for_cart(&mut *tx, &new.code).await? else {
+        return match find_by_order(db, &new.order_id).await? {
+            Some(existing) => replay(existing, new),
+            None => Err(RedeemError::Rejected(Rejection::CodeNotFound)),
+        };
+    };
+    let discount = match checkout::evaluate(&code.terms(), now, new.subtotal_minor, &new.currency) {
+        Ok(discount) => discount,
+        Err(rejection) => {
+            drop(tx);
+            return match find_by_order(db, &new.order_id).await? {
+                Some(existing) => replay(existing, new),
+                None => Err(RedeemError::Rejected(rejection)),
+            };
+        }
+    };
+    let status = if new.hold_until.is_some() {
+        "reserved"
+    } else {
+        "committed"
+    };
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO redemptions (code_id, campaign_id, influencer_id, order_id, customer_ref,
+                                  click_id, subtotal_minor, discount_minor, currency, status,
+                                  hold_expires_at, request_hash, committed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                 CASE WHEN $10 = 'committed' THEN now() END)
+         ON CONFLICT (order_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(code.id)
+    .bind(code.campaign_id)
+    .bind(code.influencer_id)
+    .bind(&new.order_id)
+    .bind(&new.customer_ref)
+    .bind(&new.click_id)
+    .bind(new.subtotal_minor)
+    .bind(discount)
+    .bind(&code.currency)
+    .bind(status)
+    .bind(new.hold_until)
+    .bind(&new.request_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else {
+        // Another request for this order committed first (this one waited for it).
+        drop(tx);
+        let existing = find_by_order(db, &new.order_id)
+            .await?
+            .ok_or(RedeemError::OrderConflict)?;
+        return replay(existing, new);
+    };
+
+    if let Some(customer) = &new.customer_ref {
+        let counted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO code_customers AS cc (code_id, customer_ref, active) VALUES ($1, $2, 1)
+             ON CONFLICT (code_id, customer_ref) DO UPDATE SET active = cc.active + 1
+               WHERE $3::bigint IS NULL OR cc.active < $3
+             RETURNING active",
+        )
+        .bind(code.id)
+        .bind(customer)
+        .bind(code.max_per_customer)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if counted.is_none() {
+            return Err(RedeemError::Rejected(Rejection::CustomerLimitReached));
+        }
+    }
+
+    let taken: Option<bool> = sqlx::query_scalar(
+        "UPDATE promo_codes SET redemptions = redemptions + 1
+         WHERE id = $1 AND enabled AND (max_redemptions IS NULL OR redemptions < max_redemptions)
+         RETURNING enabled",
+    )
+    .bind(code.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if taken.is_none() {
+        return Err(RedeemError::Rejected(Rejection::UsageLimitReached));
+    }
+    let row = fetch(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Redeemed::Created(row))
+}
+
+fn replay(existing: RedemptionRow, new: &NewRedemption) -> Result<Redeemed, RedeemError> {
+    if existing.request_hash == new.request_hash {
+        Ok(Redeemed::Replayed(existing))
+    } else {
+        Err(RedeemError::OrderConflict)
+    }
+}
+
+async fn fetch(tx: &mut Transaction<'_, Postgres>, id: i64) -> Result<RedemptionRow, StorageError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM redemptions r JOIN promo_codes c ON c.id = r.code_id
+         WHERE r.id = $1"
+    ))
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+pub async fn get(db: &PgPool, id: i64) -> Result<Option<RedemptionRow>, StorageError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM redemptions r JOIN promo_codes c ON c.id = r.code_id
+         WHERE r.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+pub async fn find_by_order(
+    db: &PgPool,
+    order_id: &str,
+) -> Result<Option<RedemptionRow>, StorageError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM redemptions r JOIN promo_codes c ON c.id = r.code_id
+         WHERE r.order_id = $1"
+    ))
+    .bind(order_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// What moving a redemption to another status did.
+#[derive(Debug)]
+pub enum Transition {
+    /// It moved.
+    Done(RedemptionRow),
+    /// It was already in the wanted status: nothing changed.
+    Already(RedemptionRow),
+    /// Its status does not allow the move.
+    Refused(RedemptionRow),
+    NotFound,
+}
+
+/// `reserved` → `committed`, while the hold lasts. A hold past its expiry is expired here
+/// (its slot given back) and refused.
+pub async fn commit(db: &PgPool, id: i64) -> Result<Transition, StorageError> {
+    let mut tx = db.begin().await?;
+    let moved: Option<i64> = sqlx::query_scalar(
+        "UPDATE redemptions SET status = 'committed', committed_at = now(), updated_at = now()
+         WHERE id = $1 AND status = 'reserved' AND hold_expires_at > now()
+         RETURNING id",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if moved.is_some() {
+        let row = fetch(&mut tx, id).await?;
+        tx.commit().await?;
+        return Ok(Transition::Done(row));
+    }
+    tx.rollback().await?;
+    expire_holds_of(db, Some(id)).await?;
+    Ok(match get(db, id).await? {
+        None => Transition::NotFound,
+        Some(row) if row.status == "committed" => Transition::Already(row),
+        Some(row) => Transition::Refused(row),
+    })
+}
+
+/// Gives the slot back: `from` statuses → `to`. Idempotent: a redemption already in `to`
+/// is reported as such.
+async fn give_back(
+    db: &PgPool,
+    id: i64,
+    from: &[&str],
+    to: &str,
+) -> Result<Transition, StorageError> {
+    let mut tx = db.begin().await?;
+    let moved: Option<(i64, Option<String>)> = sqlx::query_as(
+        "UPDATE redemptions SET status = $3, updated_at = now(),
+                hold_expires_at = CASE WHEN $3 = 'reserved' THEN hold_expires_at END
+         WHERE id = $1 AND status = ANY($2)
+         RETURNING code_id, customer_ref",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(moved) = moved {
+        free_slots(&mut tx, &[moved]).await?;
+        let row = fetch(&mut tx, id).await?;
+        tx.commit().await?;
+        return Ok(Transition::Done(row));
+    }
+    tx.rollback().await?;
+    Ok(match get(db, id).await? {
+        None => Transition::NotFound,
+        Some(row) if row.status == to => Transition::Already(row),
+        Some(row) => Transition::Refused(row),
+    })
+}
+
+/// `reserved` → `released`.
+pub async fn release(db: &PgPool, id: i64) -> Result<Transition, StorageError> {
+    give_back(db, id, &["reserved"], "released").await
+}
+
+/// `reserved` or `committed` → `cancelled`.
+pub async fn cancel(db: &PgPool, id: i64) -> Result<Transition, StorageError> {
+    give_back(db, id, &["reserved", "committed"], "cancelled").await
+}
+
+/// Gives back one slot per redemption. Customer counters first, then code counters, each in
+/// key order: the order [`redeem`] takes them in, so the two never wait on each other in
+/// a cycle.
+async fn free_slots(
+    tx: &mut Transaction<'_, Postgres>,
+    redemptions: &[(i64, Option<String>)],
+) -> Result<(), StorageError> {
+    let mut customers: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+    let mut codes: BTreeMap<i64, i64> = BTreeMap::new();
+    for (code_id, customer) in redemptions {
+        if let Some(customer) = customer {
+            *customers.entry((*code_id, customer.as_str())).or_default() += 1;
+        }
+        *codes.entry(*code_id).or_default() += 1;
+    }
+    for ((code_id, customer), count) in customers {
+        sqlx::query(
+            "UPDATE code_customers SET active = active - $3 WHERE code_id = $1 AND customer_ref = $2",
+        )
+        .bind(code_id)
+        .bind(customer)
+        .bind(count)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (code_id, count) in codes {
+        sqlx::query("UPDATE promo_codes SET redemptions = redemptions - $2 WHERE id = $1")
+            .bind(code_id)
+            .bind(count)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Expires holds past their time (all, or only `only`), giving their slots back; returns
+/// how many. Holds another transaction is deciding on are skipped, not waited for.
+pub async fn expire_holds_of(db: &PgPool, only: Option<i64>) -> Result<u64, StorageError> {
+    let mut tx = db.begin().await?;
+    let expired: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "UPDATE redemptions SET status = 'expired', hold_expires_at = NULL, updated_at = now()
+         WHERE id IN (SELECT id FROM redemptions
+                      WHERE status = 'reserved' AND hold_expires_at <= now()
+                        AND ($1::bigint IS NULL OR id = $1)
+                      ORDER BY hold_expires_at LIMIT 1000
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING code_id, customer_ref",
+    )
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
+    free_slots(&mut tx, &expired).await?;
+    tx.commit().await?;
+    Ok(expired.len() as u64)
+}
+
+/// Expires every hold past its time.
+pub async fn expire_holds(db: &PgPool) -> Result<u64, StorageError> {
+    let mut total = 0;
+    loop {
+        let expired = expire_holds_of(db, None).await?;
+        total += expired;
+        if expired < 1000 {
+            return Ok(total);
+        }
+    }
+}
