@@ -97,6 +97,11 @@ impl Application {
             keys.link_changes(),
         ));
         tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
+        tokio::spawn(crate::pipeline::outbox::run(
+            db.clone(),
+            redis.clone(),
+            keys.clone(),
+        ));
         let geoip = match &settings.geoip_db {
             Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
             None => None,

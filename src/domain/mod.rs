@@ -1,6 +1,7 @@
 //! Pure domain types and rules: no I/O. A value of one of these types has passed its
 //! `parse`, so code past the HTTP boundary never re-checks it.
 
+pub mod attribution;
 pub mod checkout;
 pub mod click_id;
 pub mod code;

@@ -16,6 +16,12 @@ pub const FIELD: &str = "e";
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Click(ClickEvent),
+    /// A new conversion (reported, or created by a committed redemption).
+    Conversion(ConversionEvent),
+    /// Part of a conversion's amount refunded (`amount_minor`: this refund).
+    Refund(ConversionEvent),
+    /// A conversion cancelled (`amount_minor`: what was not yet refunded).
+    Cancellation(ConversionEvent),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +47,25 @@ pub struct ClickEvent {
     pub trigger: Trigger,
 }
 
+/// A conversion or a change to one, with the attribution it had when it happened, so the
+/// worker can file it without a database read. `id` is unique per event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversionEvent {
+    pub v: u32,
+    pub id: String,
+    pub conversion_id: i64,
+    pub campaign_id: Option<i64>,
+    pub influencer_id: Option<i64>,
+    pub link_id: Option<i64>,
+    pub via: Option<String>,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub discount_minor: i64,
+    pub currency: String,
+    /// When the conversion happened (for a refund too: it nets out in the same hour).
+    pub occurred_at: DateTime<Utc>,
+}
+
 impl Event {
     pub fn to_json(&self) -> String {
         // Serialising plain structs of strings and numbers cannot fail.
@@ -62,6 +87,15 @@ impl Event {
         match header.kind.as_ref() {
             "click" => serde_json::from_slice(raw)
                 .map(Event::Click)
+                .map_err(|e| e.to_string()),
+            "conversion" => serde_json::from_slice(raw)
+                .map(Event::Conversion)
+                .map_err(|e| e.to_string()),
+            "refund" => serde_json::from_slice(raw)
+                .map(Event::Refund)
+                .map_err(|e| e.to_string()),
+            "cancellation" => serde_json::from_slice(raw)
+                .map(Event::Cancellation)
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown event type `{other}`")),
         }

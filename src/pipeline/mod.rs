@@ -4,5 +4,6 @@
 pub mod connection;
 pub mod events;
 pub mod keys;
+pub mod outbox;
 pub mod producer;
 pub mod spool;

@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod campaigns;
 pub mod clicks;
 pub mod codes;
+pub mod conversions;
 pub mod costs;
 pub mod enrollments;
 pub mod influencers;

@@ -13,9 +13,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::StorageError;
+use super::{
+    conversions::{self, NewConversion},
+    StorageError,
+};
 use crate::{
     domain::{
+        attribution::{Credit, Decision, Via},
         checkout::{self, Rejection, Terms},
         discount::DiscountKind,
     },
@@ -243,8 +247,38 @@ pub async fn redeem(
         return Err(RedeemError::Rejected(Rejection::UsageLimitReached));
     }
     let row = fetch(&mut tx, id).await?;
+    if row.status == "committed" {
+        conversions::insert(&mut tx, &conversion_of(&row, now)).await?;
+    }
     tx.commit().await?;
     Ok(Redeemed::Created(row))
+}
+
+/// The conversion a committed redemption creates for its order: a sale of the subtotal less
+/// the discount, credited via the code.
+fn conversion_of(row: &RedemptionRow, now: DateTime<Utc>) -> NewConversion {
+    NewConversion {
+        order_id: row.order_id.clone(),
+        kind: "sale".to_owned(),
+        amount_minor: row.subtotal_minor - row.discount_minor,
+        currency: row.currency.clone(),
+        discount_minor: row.discount_minor,
+        code: Some(row.code.clone()),
+        click_id: row.click_id.clone(),
+        customer_ref: row.customer_ref.clone(),
+        occurred_at: now,
+        decision: Decision {
+            credit: Some(Credit {
+                campaign_id: row.campaign_id,
+                influencer_id: row.influencer_id,
+                via: Via::Code,
+                link_id: None,
+            }),
+            status: "attributed",
+            rule: "redemption",
+        },
+        redemption_id: Some(row.id),
+    }
 }
 
 fn replay(existing: RedemptionRow, new: &NewRedemption) -> Result<Redeemed, RedeemError> {
@@ -314,6 +348,7 @@ pub async fn commit(db: &PgPool, id: i64) -> Result<Transition, StorageError> {
     .await?;
     if moved.is_some() {
         let row = fetch(&mut tx, id).await?;
+        conversions::insert(&mut tx, &conversion_of(&row, Utc::now())).await?;
         tx.commit().await?;
         return Ok(Transition::Done(row));
     }
@@ -348,6 +383,7 @@ async fn give_back(
     .await?;
     if let Some(moved) = moved {
         free_slots(&mut tx, &[moved]).await?;
+        conversions::cancel_for_redemption(&mut tx, id).await?;
         let row = fetch(&mut tx, id).await?;
         tx.commit().await?;
         return Ok(Transition::Done(row));

@@ -7,8 +7,8 @@ use redis::streams::StreamId;
 
 use crate::{
     enrich::{self, agent, geo::GeoIp},
-    pipeline::events::{ClickEvent, Event, Trigger, FIELD},
-    storage::clicks::ClickRow,
+    pipeline::events::{ClickEvent, ConversionEvent, Event, Trigger, FIELD},
+    storage::{clicks::ClickRow, conversions::ConversionEventType},
 };
 
 pub struct Decoded {
@@ -24,6 +24,8 @@ pub struct DeadEntry {
 
 pub struct DecodedBatch {
     pub clicks: Vec<Decoded>,
+    /// Conversions, refunds and cancellations, with their event type.
+    pub conversions: Vec<(ConversionEventType, ConversionEvent)>,
     pub dead: Vec<DeadEntry>,
     /// Every entry of the batch, to acknowledge once it is stored or dead-lettered.
     pub entry_ids: Vec<String>,
@@ -31,6 +33,7 @@ pub struct DecodedBatch {
 
 pub struct Prepared {
     pub rows: Vec<ClickRow>,
+    pub conversions: Vec<(ConversionEventType, ConversionEvent)>,
     pub dead: Vec<DeadEntry>,
     pub entry_ids: Vec<String>,
 }
@@ -40,6 +43,7 @@ pub struct Prepared {
 pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
     let mut batch = DecodedBatch {
         clicks: Vec::with_capacity(entries.len()),
+        conversions: Vec::new(),
         dead: Vec::new(),
         entry_ids: Vec::with_capacity(entries.len()),
     };
@@ -59,6 +63,15 @@ pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
                     entry_id: entry.id.clone(),
                     event,
                 }),
+                Ok(Event::Conversion(event)) => batch
+                    .conversions
+                    .push((ConversionEventType::Conversion, event)),
+                Ok(Event::Refund(event)) => {
+                    batch.conversions.push((ConversionEventType::Refund, event))
+                }
+                Ok(Event::Cancellation(event)) => batch
+                    .conversions
+                    .push((ConversionEventType::Cancellation, event)),
                 Err(reason) => batch.dead.push(DeadEntry {
                     entry_id: entry.id.clone(),
                     reason,
@@ -78,6 +91,7 @@ pub fn enrich(
 ) -> Prepared {
     let mut prepared = Prepared {
         rows: Vec::with_capacity(batch.clicks.len()),
+        conversions: batch.conversions,
         dead: batch.dead,
         entry_ids: batch.entry_ids,
     };

@@ -37,7 +37,7 @@ use tokio::sync::watch;
 use crate::{
     enrich::geo::GeoIp,
     pipeline::{connection, keys::Keys},
-    storage::clicks,
+    storage::{clicks, conversions},
 };
 
 pub const GROUP: &str = "ingest";
@@ -323,7 +323,7 @@ impl Worker {
         let handled = entries.len();
         let stream = self.keys.stream(shard);
         let decoded = batch::decode(entries);
-        let events = decoded.clicks.len() + decoded.dead.len();
+        let events = decoded.clicks.len() + decoded.conversions.len() + decoded.dead.len();
         self.events_per_entry[shard].store(events.div_ceil(handled.max(1)), Ordering::Relaxed);
         let owners = self.owners_of(&decoded.clicks).await?;
         let prepared = batch::enrich(decoded, &owners, self.geo.as_deref());
@@ -346,7 +346,7 @@ impl Worker {
             tracing::warn!(count = prepared.dead.len(), shard, "entries dead-lettered");
         }
 
-        if !prepared.rows.is_empty() {
+        if !prepared.rows.is_empty() || !prepared.conversions.is_empty() {
             let mut months: Vec<_> = prepared
                 .rows
                 .iter()
@@ -365,7 +365,12 @@ impl Worker {
             }
             let _writing = self.writers.acquire().await?;
             let mut tx = self.db.begin().await?;
-            clicks::insert_batch(&mut tx, &prepared.rows).await?;
+            if !prepared.rows.is_empty() {
+                clicks::insert_batch(&mut tx, &prepared.rows).await?;
+            }
+            if !prepared.conversions.is_empty() {
+                conversions::ingest_batch(&mut tx, &prepared.conversions).await?;
+            }
             if self.config.fail_point == Some(FailPoint::BeforeCommit) {
                 return Err(InjectedFailure(FailPoint::BeforeCommit).into());
             }

@@ -8,34 +8,34 @@ use serde_json::{json, Value};
 
 use crate::helpers::{create_key, spawn_app, spawn_app_with, TestApp};
 
-struct Answer {
-    status: u16,
-    replayed: bool,
-    body: Value,
+pub struct Answer {
+    pub status: u16,
+    pub replayed: bool,
+    pub body: Value,
 }
 
 impl Answer {
     #[track_caller]
-    fn rejected(&self, status: u16, code: &str) {
+    pub fn rejected(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{}", self.body);
         assert_eq!(self.body["error"]["code"], code, "{}", self.body);
     }
 }
 
 /// An app with a checkout key, campaign `summer` (EUR), influencer `emma` enrolled.
-struct Shop {
-    app: TestApp,
-    key: String,
-    campaign: String,
-    influencer: String,
+pub struct Shop {
+    pub app: TestApp,
+    pub key: String,
+    pub campaign: String,
+    pub influencer: String,
 }
 
 impl Shop {
-    async fn open() -> Shop {
+    pub async fn open() -> Shop {
         Self::open_with(&[]).await
     }
 
-    async fn open_with(extra: &[(&str, &str)]) -> Shop {
+    pub async fn open_with(extra: &[(&str, &str)]) -> Shop {
         let app = spawn_app_with(extra).await;
         let key = create_key(&app.db, "shop", Scope::Checkout).await;
         let (campaign, influencer) = app.enrolled("summer", "emma").await;
@@ -48,7 +48,7 @@ impl Shop {
     }
 
     /// Creates `code` with the given terms (percent 20 % unless said otherwise).
-    async fn code(&self, code: &str, terms: Value) -> Value {
+    pub async fn code(&self, code: &str, terms: Value) -> Value {
         let mut body = json!({"code": code, "campaign_id": self.campaign,
                               "influencer_id": self.influencer,
                               "discount_kind": "percent", "discount_value": 2000});
@@ -62,7 +62,7 @@ impl Shop {
             .clone()
     }
 
-    async fn call(&self, path: &str, body: Option<Value>) -> Answer {
+    pub async fn call(&self, path: &str, body: Option<Value>) -> Answer {
         let mut request = self
             .app
             .client
@@ -85,23 +85,23 @@ impl Shop {
         }
     }
 
-    async fn redeem(&self, body: Value) -> Answer {
+    pub async fn redeem(&self, body: Value) -> Answer {
         self.call("/v1/redemptions", Some(body)).await
     }
 
-    async fn validate(&self, code: &str, body: Value) -> Answer {
+    pub async fn validate(&self, code: &str, body: Value) -> Answer {
         self.call(&format!("/v1/codes/{code}/validate"), Some(body))
             .await
     }
 
-    async fn redemptions_of(&self, code: &str) -> i64 {
+    pub async fn redemptions_of(&self, code: &str) -> i64 {
         self.app.get(&format!("/v1/codes/{code}")).await.body["redemptions"]
             .as_i64()
             .unwrap()
     }
 }
 
-fn order(code: &str, order_id: &str, subtotal: i64) -> Value {
+pub fn order(code: &str, order_id: &str, subtotal: i64) -> Value {
     json!({"code": code, "order_id": order_id, "subtotal_minor": subtotal, "currency": "EUR"})
 }
 

@@ -387,8 +387,9 @@ pub async fn stream_clicks(
         for (_, fields) in stream_entries(redis_url, &keys.stream(shard)).await {
             for (_, payload) in fields {
                 for line in Event::lines_of(payload.as_bytes()) {
-                    let Event::Click(click) = Event::from_json(line).expect("a click event");
-                    clicks.push(click);
+                    if let Event::Click(click) = Event::from_json(line).expect("an event") {
+                        clicks.push(click);
+                    }
                 }
             }
         }

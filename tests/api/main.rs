@@ -6,6 +6,7 @@ mod campaigns;
 mod checkout;
 mod cli;
 mod codes;
+mod conversions;
 mod enrollments;
 mod errors;
 mod health;

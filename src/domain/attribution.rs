@@ -1,0 +1,196 @@
+//! Who gets the credit for a conversion: the influencer whose code was used, or the one
+//! whose link was clicked last within the campaign's window (DESIGN section 6).
+//!
+//! | code | click in window | credit | rule |
+//! |---|---|---|---|
+//! | yes | yes | the code's campaign's `attribution_priority` decides | `code_over_click` / `click_over_code` |
+//! | yes | no (absent or outside) | code | `code` |
+//! | no | yes | click | `last_click_in_window` |
+//! | no | outside the window | nobody: `unqualified` | `click_outside_window` |
+//! | no | absent | nobody: `unattributed` | `no_code_or_click` |
+//!
+//! A click counts if it happened before the conversion (up to [`CLOCK_SKEW`] after it, for
+//! a shop clock slightly behind ours) and no longer ago than the window.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// How far a click may lie after the conversion's reported time and still count.
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Code,
+    Click,
+}
+
+impl Priority {
+    pub fn parse(raw: &str) -> Priority {
+        if raw == "click" {
+            Priority::Click
+        } else {
+            Priority::Code
+        }
+    }
+}
+
+/// The code's owner, if the conversion names an existing code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeOwner {
+    pub campaign_id: i64,
+    pub influencer_id: i64,
+    pub priority: Priority,
+}
+
+/// The clicked link's owner and when, from a verified click id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClickOwner {
+    pub link_id: i64,
+    pub campaign_id: i64,
+    pub influencer_id: i64,
+    pub clicked_at: DateTime<Utc>,
+    pub window_days: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Code,
+    Click,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Code => "code",
+            Via::Click => "click",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credit {
+    pub campaign_id: i64,
+    pub influencer_id: i64,
+    pub via: Via,
+    /// The clicked link, when the credit went via the click.
+    pub link_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub credit: Option<Credit>,
+    /// `attributed`, `unattributed` or `unqualified`.
+    pub status: &'static str,
+    pub rule: &'static str,
+}
+
+impl ClickOwner {
+    pub fn in_window(&self, occurred_at: DateTime<Utc>) -> bool {
+        self.clicked_at <= occurred_at + CLOCK_SKEW
+            && occurred_at - self.clicked_at <= Duration::days(i64::from(self.window_days))
+    }
+}
+
+pub fn decide(
+    code: Option<CodeOwner>,
+    click: Option<ClickOwner>,
+    occurred_at: DateTime<Utc>,
+) -> Decision {
+    let by_code = |c: CodeOwner| Credit {
+        campaign_id: c.campaign_id,
+        influencer_id: c.influencer_id,
+        via: Via::Code,
+        link_id: None,
+    };
+    let by_click = |c: ClickOwner| Credit {
+        campaign_id: c.campaign_id,
+        influencer_id: c.influencer_id,
+        via: Via::Click,
+        link_id: Some(c.link_id),
+    };
+    let attributed = |credit, rule| Decision {
+        credit: Some(credit),
+        status: "attributed",
+        rule,
+    };
+    let qualifying_click = click.filter(|c| c.in_window(occurred_at));
+    match (code, qualifying_click) {
+        (Some(code), Some(click)) => match code.priority {
+            Priority::Code => attributed(by_code(code), "code_over_click"),
+            Priority::Click => attributed(by_click(click), "click_over_code"),
+        },
+        (Some(code), None) => attributed(by_code(code), "code"),
+        (None, Some(click)) => attributed(by_click(click), "last_click_in_window"),
+        (None, None) if click.is_some() => Decision {
+            credit: None,
+            status: "unqualified",
+            rule: "click_outside_window",
+        },
+        (None, None) => Decision {
+            credit: None,
+            status: "unattributed",
+            rule: "no_code_or_click",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(priority: Priority) -> CodeOwner {
+        CodeOwner {
+            campaign_id: 1,
+            influencer_id: 10,
+            priority,
+        }
+    }
+
+    fn click(ago: Duration, now: DateTime<Utc>) -> ClickOwner {
+        ClickOwner {
+            link_id: 7,
+            campaign_id: 1,
+            influencer_id: 20,
+            clicked_at: now - ago,
+            window_days: 30,
+        }
+    }
+
+    #[test]
+    fn the_table_of_rules() {
+        let now = Utc::now();
+        let fresh = click(Duration::days(2), now);
+        let stale = click(Duration::days(31), now);
+
+        let d = decide(Some(code(Priority::Code)), Some(fresh), now);
+        assert_eq!(
+            (d.credit.unwrap().influencer_id, d.rule),
+            (10, "code_over_click")
+        );
+        let d = decide(Some(code(Priority::Click)), Some(fresh), now);
+        assert_eq!(
+            (d.credit.unwrap().influencer_id, d.rule),
+            (20, "click_over_code")
+        );
+        assert_eq!(d.credit.unwrap().link_id, Some(7));
+        let d = decide(Some(code(Priority::Click)), Some(stale), now);
+        assert_eq!((d.credit.unwrap().via, d.rule), (Via::Code, "code"));
+        let d = decide(None, Some(fresh), now);
+        assert_eq!((d.status, d.rule), ("attributed", "last_click_in_window"));
+        let d = decide(None, Some(stale), now);
+        assert_eq!((d.status, d.credit), ("unqualified", None));
+        let d = decide(None, None, now);
+        assert_eq!((d.status, d.rule), ("unattributed", "no_code_or_click"));
+    }
+
+    #[test]
+    fn the_window_is_inclusive_and_a_click_after_the_conversion_does_not_count() {
+        let now = Utc::now();
+        assert!(click(Duration::days(30), now).in_window(now));
+        assert!(!click(Duration::days(30) + Duration::seconds(1), now).in_window(now));
+        assert!(
+            click(-Duration::minutes(4), now).in_window(now),
+            "clock skew"
+        );
+        assert!(!click(-Duration::minutes(6), now).in_window(now));
+    }
+}

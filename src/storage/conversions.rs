@@ -1,0 +1,406 @@
+//! SQL of conversions: recording them with their attribution, refunds and cancellations
+//! (each with its event in the outbox, in the same transaction), and the worker's
+//! idempotent ingest of those events into `conversion_events` and `conversion_rollups`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::StorageError;
+use crate::{
+    domain::attribution::Decision,
+    ids::id_string,
+    pipeline::events::{ConversionEvent, Event, SCHEMA_VERSION},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversionEventType {
+    Conversion,
+    Refund,
+    Cancellation,
+}
+
+impl ConversionEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversionEventType::Conversion => "conversion",
+            ConversionEventType::Refund => "refund",
+            ConversionEventType::Cancellation => "cancellation",
+        }
+    }
+}
+
+fn optional_id<S: serde::Serializer>(id: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.serialize_str(&id.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ConversionRow {
+    #[serde(serialize_with = "id_string")]
+    pub id: i64,
+    pub order_id: String,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub discount_minor: i64,
+    pub refunded_minor: i64,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub status: String,
+    #[serde(serialize_with = "optional_id")]
+    pub campaign_id: Option<i64>,
+    #[serde(serialize_with = "optional_id")]
+    pub influencer_id: Option<i64>,
+    #[serde(serialize_with = "optional_id")]
+    pub link_id: Option<i64>,
+    pub via: Option<String>,
+    pub rule: String,
+    pub code: Option<String>,
+    pub click_id: Option<String>,
+    pub customer_ref: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, order_id, kind, amount_minor, currency::text AS currency,
+    discount_minor, refunded_minor, cancelled_at, status, campaign_id, influencer_id, link_id,
+    via, rule, code, click_id, customer_ref, occurred_at, created_at";
+
+#[derive(Debug, Clone)]
+pub struct NewConversion {
+    pub order_id: String,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub discount_minor: i64,
+    pub code: Option<String>,
+    pub click_id: Option<String>,
+    pub customer_ref: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub decision: Decision,
+    pub redemption_id: Option<i64>,
+}
+
+#[derive(Debug)]
+pub enum Recorded {
+    Created(ConversionRow),
+    /// The order was recorded before with the same amount and currency.
+    Replayed(ConversionRow),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("this order was recorded with another amount or currency")]
+    AmountConflict,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<sqlx::Error> for RecordError {
+    fn from(e: sqlx::Error) -> Self {
+        RecordError::Storage(e.into())
+    }
+}
+
+pub async fn by_order(db: &PgPool, order_id: &str) -> Result<Option<ConversionRow>, StorageError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM conversions WHERE order_id = $1"
+    ))
+    .bind(order_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+async fn fetch(tx: &mut Transaction<'_, Postgres>, id: i64) -> Result<ConversionRow, StorageError> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM conversions WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+/// Records a reported conversion, idempotently on its order.
+pub async fn record(db: &PgPool, new: &NewConversion) -> Result<Recorded, RecordError> {
+    let mut tx = db.begin().await?;
+    match insert(&mut tx, new).await? {
+        Some(row) => {
+            tx.commit().await?;
+            Ok(Recorded::Created(row))
+        }
+        None => {
+            drop(tx);
+            let existing = by_order(db, &new.order_id)
+                .await?
+                .ok_or(RecordError::AmountConflict)?;
+            if existing.amount_minor == new.amount_minor && existing.currency == new.currency {
+                Ok(Recorded::Replayed(existing))
+            } else {
+                Err(RecordError::AmountConflict)
+            }
+        }
+    }
+}
+
+/// Inserts the conversion and its event unless its order has one already (`None`).
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &NewConversion,
+) -> Result<Option<ConversionRow>, StorageError> {
+    let credit = new.decision.credit;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO conversions (order_id, kind, amount_minor, currency, discount_minor, status,
+                                  campaign_id, influencer_id, link_id, via, rule, code, click_id,
+                                  customer_ref, redemption_id, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         ON CONFLICT (order_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&new.order_id)
+    .bind(&new.kind)
+    .bind(new.amount_minor)
+    .bind(&new.currency)
+    .bind(new.discount_minor)
+    .bind(new.decision.status)
+    .bind(credit.map(|c| c.campaign_id))
+    .bind(credit.map(|c| c.influencer_id))
+    .bind(credit.and_then(|c| c.link_id))
+    .bind(credit.map(|c| c.via.as_str()))
+    .bind(new.decision.rule)
+    .bind(&new.code)
+    .bind(&new.click_id)
+    .bind(&new.customer_ref)
+    .bind(new.redemption_id)
+    .bind(new.occurred_at)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let row = fetch(tx, id).await?;
+    let event = event_of(&row, format!("conversion:{id}"), row.amount_minor);
+    enqueue(tx, row.id, &Event::Conversion(event)).await?;
+    Ok(Some(row))
+}
+
+fn event_of(row: &ConversionRow, id: String, amount_minor: i64) -> ConversionEvent {
+    ConversionEvent {
+        v: SCHEMA_VERSION,
+        id,
+        conversion_id: row.id,
+        campaign_id: row.campaign_id,
+        influencer_id: row.influencer_id,
+        link_id: row.link_id,
+        via: row.via.clone(),
+        kind: row.kind.clone(),
+        amount_minor,
+        discount_minor: row.discount_minor,
+        currency: row.currency.clone(),
+        occurred_at: row.occurred_at,
+    }
+}
+
+/// Puts an event in the outbox, to reach the streams once this transaction commits.
+async fn enqueue(
+    tx: &mut Transaction<'_, Postgres>,
+    shard_key: i64,
+    event: &Event,
+) -> Result<(), StorageError> {
+    sqlx::query("INSERT INTO outbox (shard_key, payload) VALUES ($1, $2)")
+        .bind(shard_key)
+        .bind(event.to_json())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug)]
+pub enum RefundOutcome {
+    Refunded(Box<ConversionRow>),
+    NotFound,
+    Cancelled,
+    /// The amount is more than what is left (`left`), or nothing is left.
+    Exceeds {
+        left: i64,
+    },
+}
+
+/// Refunds `amount` (default: all that is left) of the order's conversion.
+pub async fn refund(
+    db: &PgPool,
+    order_id: &str,
+    amount: Option<i64>,
+) -> Result<RefundOutcome, StorageError> {
+    let mut tx = db.begin().await?;
+    let refunded: Option<i64> = sqlx::query_scalar(
+        "UPDATE conversions
+         SET refunded_minor = refunded_minor + coalesce($2, amount_minor - refunded_minor),
+             updated_at = now()
+         WHERE order_id = $1 AND cancelled_at IS NULL
+           AND coalesce($2, amount_minor - refunded_minor) > 0
+           AND refunded_minor + coalesce($2, amount_minor - refunded_minor) <= amount_minor
+         RETURNING id",
+    )
+    .bind(order_id)
+    .bind(amount)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = refunded else {
+        drop(tx);
+        return Ok(match by_order(db, order_id).await? {
+            None => RefundOutcome::NotFound,
+            Some(row) if row.cancelled_at.is_some() => RefundOutcome::Cancelled,
+            Some(row) => RefundOutcome::Exceeds {
+                left: row.amount_minor - row.refunded_minor,
+            },
+        });
+    };
+    let row = fetch(&mut tx, id).await?;
+    // What this refund took: the given amount, or everything that was left before it.
+    let this_refund = match amount {
+        Some(a) => a,
+        None => {
+            let earlier: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(amount_minor), 0)::bigint FROM conversion_refunds
+                 WHERE conversion_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            row.refunded_minor - earlier
+        }
+    };
+    let refund_id: i64 = sqlx::query_scalar(
+        "INSERT INTO conversion_refunds (conversion_id, amount_minor) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(id)
+    .bind(this_refund)
+    .fetch_one(&mut *tx)
+    .await?;
+    let event = event_of(&row, format!("refund:{refund_id}"), this_refund);
+    enqueue(&mut tx, row.id, &Event::Refund(event)).await?;
+    tx.commit().await?;
+    Ok(RefundOutcome::Refunded(Box::new(row)))
+}
+
+/// Cancels the conversion of an order, or the one a redemption created; `None` when there
+/// is none or it was cancelled before.
+async fn cancel_where(
+    tx: &mut Transaction<'_, Postgres>,
+    order_id: Option<&str>,
+    redemption_id: Option<i64>,
+) -> Result<Option<ConversionRow>, StorageError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE conversions SET cancelled_at = now(), updated_at = now()
+         WHERE (order_id = $1 OR redemption_id = $2) AND cancelled_at IS NULL RETURNING id",
+    )
+    .bind(order_id)
+    .bind(redemption_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let row = fetch(tx, id).await?;
+    let left = row.amount_minor - row.refunded_minor;
+    let event = event_of(&row, format!("cancellation:{id}"), left);
+    enqueue(tx, row.id, &Event::Cancellation(event)).await?;
+    Ok(Some(row))
+}
+
+#[derive(Debug)]
+pub enum CancelOutcome {
+    Cancelled(Box<ConversionRow>),
+    AlreadyCancelled(Box<ConversionRow>),
+    NotFound,
+}
+
+pub async fn cancel(db: &PgPool, order_id: &str) -> Result<CancelOutcome, StorageError> {
+    let mut tx = db.begin().await?;
+    if let Some(row) = cancel_where(&mut tx, Some(order_id), None).await? {
+        tx.commit().await?;
+        return Ok(CancelOutcome::Cancelled(Box::new(row)));
+    }
+    drop(tx);
+    Ok(match by_order(db, order_id).await? {
+        Some(row) => CancelOutcome::AlreadyCancelled(Box::new(row)),
+        None => CancelOutcome::NotFound,
+    })
+}
+
+/// Within a redemption's cancellation: cancels the conversion it created, if any.
+pub async fn cancel_for_redemption(
+    tx: &mut Transaction<'_, Postgres>,
+    redemption_id: i64,
+) -> Result<(), StorageError> {
+    cancel_where(tx, None, Some(redemption_id)).await?;
+    Ok(())
+}
+
+/// Stores each event once and adds what was new to the rollups (attributed events only).
+pub async fn ingest_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[(ConversionEventType, ConversionEvent)],
+) -> Result<u64, StorageError> {
+    let ids: Vec<&str> = events.iter().map(|(_, e)| e.id.as_str()).collect();
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    let conversion_ids: Vec<i64> = events.iter().map(|(_, e)| e.conversion_id).collect();
+    let campaigns: Vec<Option<i64>> = events.iter().map(|(_, e)| e.campaign_id).collect();
+    let influencers: Vec<Option<i64>> = events.iter().map(|(_, e)| e.influencer_id).collect();
+    let links: Vec<Option<i64>> = events.iter().map(|(_, e)| e.link_id).collect();
+    let vias: Vec<Option<&str>> = events.iter().map(|(_, e)| e.via.as_deref()).collect();
+    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.as_str()).collect();
+    let amounts: Vec<i64> = events.iter().map(|(_, e)| e.amount_minor).collect();
+    let discounts: Vec<i64> = events.iter().map(|(_, e)| e.discount_minor).collect();
+    let currencies: Vec<&str> = events.iter().map(|(_, e)| e.currency.as_str()).collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|(_, e)| e.occurred_at).collect();
+    let inserted: i64 = sqlx::query_scalar(
+        "WITH inserted AS (
+           INSERT INTO conversion_events (event_id, event_type, conversion_id, campaign_id,
+                                          influencer_id, link_id, via, kind, amount_minor,
+                                          discount_minor, currency, occurred_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
+                                $11::text[], $12::timestamptz[])
+           ON CONFLICT (event_id) DO NOTHING
+           RETURNING event_type, campaign_id, influencer_id, via, amount_minor, discount_minor,
+                     occurred_at),
+         rolled AS (
+           INSERT INTO conversion_rollups AS r (campaign_id, influencer_id, hour, via,
+                                                conversions, revenue_minor, discount_minor,
+                                                refunded_minor, cancelled)
+           SELECT campaign_id, influencer_id, date_trunc('hour', occurred_at, 'UTC'), via,
+                  count(*) FILTER (WHERE event_type = 'conversion'),
+                  coalesce(sum(amount_minor) FILTER (WHERE event_type = 'conversion'), 0),
+                  coalesce(sum(discount_minor) FILTER (WHERE event_type = 'conversion'), 0),
+                  coalesce(sum(amount_minor) FILTER (WHERE event_type <> 'conversion'), 0),
+                  count(*) FILTER (WHERE event_type = 'cancellation')
+           FROM inserted
+           WHERE campaign_id IS NOT NULL AND influencer_id IS NOT NULL AND via IS NOT NULL
+           GROUP BY 1, 2, 3, 4
+           ON CONFLICT (campaign_id, influencer_id, hour, via) DO UPDATE
+             SET conversions = r.conversions + EXCLUDED.conversions,
+                 revenue_minor = r.revenue_minor + EXCLUDED.revenue_minor,
+                 discount_minor = r.discount_minor + EXCLUDED.discount_minor,
+                 refunded_minor = r.refunded_minor + EXCLUDED.refunded_minor,
+                 cancelled = r.cancelled + EXCLUDED.cancelled)
+         SELECT count(*) FROM inserted",
+    )
+    .bind(&ids)
+    .bind(&types)
+    .bind(&conversion_ids)
+    .bind(&campaigns)
+    .bind(&influencers)
+    .bind(&links)
+    .bind(&vias)
+    .bind(&kinds)
+    .bind(&amounts)
+    .bind(&discounts)
+    .bind(&currencies)
+    .bind(&times)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(u64::try_from(inserted).unwrap_or(0))
+}
