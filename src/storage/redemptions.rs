@@ -235,6 +235,11 @@ pub async fn redeem(
         }
     }
 
+    let row = fetch(&mut tx, id).await?;
+    if row.status == "committed" {
+        conversions::insert(&mut tx, &conversion_of(&row, now)).await?;
+    }
+    // Last: from here to the commit, this transaction holds the code's row.
     let taken: Option<bool> = sqlx::query_scalar(
         "UPDATE promo_codes SET redemptions = redemptions + 1
          WHERE id = $1 AND enabled AND (max_redemptions IS NULL OR redemptions < max_redemptions)
@@ -245,10 +250,6 @@ pub async fn redeem(
     .await?;
     if taken.is_none() {
         return Err(RedeemError::Rejected(Rejection::UsageLimitReached));
-    }
-    let row = fetch(&mut tx, id).await?;
-    if row.status == "committed" {
-        conversions::insert(&mut tx, &conversion_of(&row, now)).await?;
     }
     tx.commit().await?;
     Ok(Redeemed::Created(row))

@@ -377,7 +377,7 @@ async fn committing_a_hold_after_its_expiry_is_refused_even_before_the_sweep() {
 }
 
 #[tokio::test]
-async fn cancelling_frees_the_slot_of_a_committed_redemption() {
+async fn cancelling_frees_the_slot_of_a_committed_redemption_and_a_refund_does_not() {
     let shop = Shop::open().await;
     shop.code("UNDO", json!({"max_redemptions": 1})).await;
     let done = shop.redeem(order("UNDO", "u-1", 5000)).await;
@@ -399,6 +399,13 @@ async fn cancelling_frees_the_slot_of_a_committed_redemption() {
         "cancelled once, freed once"
     );
     assert_eq!(shop.redeem(order("UNDO", "u-2", 5000)).await.status, 201);
+    // A refund of that order's conversion keeps the slot taken
+    let refund = shop.call("/v1/conversions/u-2/refunds", None).await;
+    assert_eq!(refund.status, 200, "{}", refund.body);
+    assert_eq!(shop.redemptions_of("UNDO").await, 1);
+    shop.redeem(order("UNDO", "u-3", 5000))
+        .await
+        .rejected(422, "usage_limit_reached");
     shop.call("/v1/redemptions/999999/cancel", None)
         .await
         .rejected(404, "not_found");
