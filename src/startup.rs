@@ -55,6 +55,8 @@ pub struct AppState {
     pub geoip: Option<Arc<GeoIp>>,
     pub redis_commands: SharedConnection,
     pub metrics: Arc<Metrics>,
+    /// Decides concurrent redemptions in batches.
+    pub redeemer: storage::redeemer::Redeemer,
 }
 
 pub struct Application {
@@ -102,6 +104,12 @@ impl Application {
             redis.clone(),
             keys.clone(),
         ));
+        // A few batches in flight at once: enough to keep Postgres busy while one commits,
+        // few enough that a hot code's batches stay large.
+        let redeemer = storage::redeemer::Redeemer::start(
+            db.clone(),
+            (settings.database_max_connections as usize / 4).clamp(1, 4),
+        );
         let geoip = match &settings.geoip_db {
             Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
             None => None,
@@ -121,6 +129,7 @@ impl Application {
             signer,
             geoip,
             metrics,
+            redeemer,
         });
         let mut server = HttpServer::new(move || {
             App::new()

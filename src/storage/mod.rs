@@ -14,6 +14,7 @@ pub mod enrollments;
 pub mod influencers;
 pub mod links;
 pub mod posts;
+pub mod redeemer;
 pub mod redemptions;
 
 use std::time::Duration;

@@ -1,11 +1,14 @@
 //! SQL of `redemptions` and `code_customers`: taking, confirming and giving back a code's
 //! usage slots.
 //!
-//! [`redeem`] decides in one transaction: the redemption row first (its unique `order_id`
-//! makes a concurrent duplicate wait for, then replay, the first), then the customer's
-//! counter, and last the code's counter, each a conditional UPDATE that fails instead of
-//! overshooting a limit. The code's row — the one every checkout of a popular code
-//! contends for — is locked only for the last statement and the commit.
+//! [`redeem`] reads the code, applies its terms, and hands the decision to the database
+//! function `redeem_codes` (migration 6), batched with concurrent redemptions by the
+//! [`Redeemer`]: one statement and one transaction for the whole batch. Within it the
+//! code's row is locked and its limit checked against its count plus what the batch took;
+//! an order that already has a redemption is a duplicate (a concurrent one waits for the
+//! first to commit); the customer's counter is a conditional upsert; the conversion and
+//! its outbox event are written with the redemption. Nothing is read and then written
+//! outside the lock that guards it.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +18,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
     conversions::{self, NewConversion},
+    redeemer::{BatchError, Decided, Item, Redeemer},
     StorageError,
 };
 use crate::{
@@ -24,6 +28,7 @@ use crate::{
         discount::DiscountKind,
     },
     ids::id_string,
+    pipeline::events::{ConversionEvent, Event, SCHEMA_VERSION},
 };
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -151,6 +156,8 @@ pub enum RedeemError {
     OrderConflict,
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
 }
 
 impl From<sqlx::Error> for RedeemError {
@@ -161,11 +168,11 @@ impl From<sqlx::Error> for RedeemError {
 
 pub async fn redeem(
     db: &PgPool,
+    redeemer: &Redeemer,
     new: &NewRedemption,
     now: DateTime<Utc>,
 ) -> Result<Redeemed, RedeemError> {
-    let mut tx = db.begin().await?;
-    let Some(code) = code_for_cart(&mut *tx, &new.code).await? else {
+    let Some(code) = code_for_cart(db, &new.code).await? else {
         return match find_by_order(db, &new.order_id).await? {
             Some(existing) => replay(existing, new),
             None => Err(RedeemError::Rejected(Rejection::CodeNotFound)),
@@ -174,85 +181,83 @@ pub async fn redeem(
     let discount = match checkout::evaluate(&code.terms(), now, new.subtotal_minor, &new.currency) {
         Ok(discount) => discount,
         Err(rejection) => {
-            drop(tx);
             return match find_by_order(db, &new.order_id).await? {
                 Some(existing) => replay(existing, new),
                 None => Err(RedeemError::Rejected(rejection)),
             };
         }
     };
-    let status = if new.hold_until.is_some() {
-        "reserved"
-    } else {
-        "committed"
-    };
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO redemptions (code_id, campaign_id, influencer_id, order_id, customer_ref,
-                                  click_id, subtotal_minor, discount_minor, currency, status,
-                                  hold_expires_at, request_hash, committed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                 CASE WHEN $10 = 'committed' THEN now() END)
-         ON CONFLICT (order_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(code.id)
-    .bind(code.campaign_id)
-    .bind(code.influencer_id)
-    .bind(&new.order_id)
-    .bind(&new.customer_ref)
-    .bind(&new.click_id)
-    .bind(new.subtotal_minor)
-    .bind(discount)
-    .bind(&code.currency)
-    .bind(status)
-    .bind(new.hold_until)
-    .bind(&new.request_hash)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(id) = id else {
-        // Another request for this order committed first (this one waited for it).
-        drop(tx);
-        let existing = find_by_order(db, &new.order_id)
-            .await?
-            .ok_or(RedeemError::OrderConflict)?;
-        return replay(existing, new);
-    };
-
-    if let Some(customer) = &new.customer_ref {
-        let counted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO code_customers AS cc (code_id, customer_ref, active) VALUES ($1, $2, 1)
-             ON CONFLICT (code_id, customer_ref) DO UPDATE SET active = cc.active + 1
-               WHERE $3::bigint IS NULL OR cc.active < $3
-             RETURNING active",
-        )
-        .bind(code.id)
-        .bind(customer)
-        .bind(code.max_per_customer)
-        .fetch_optional(&mut *tx)
+    let committing = new.hold_until.is_none();
+    let event = committing.then(|| {
+        let event = ConversionEvent {
+            v: SCHEMA_VERSION,
+            // Both filled in by redeem_code() once the conversion has its id.
+            id: String::new(),
+            conversion_id: 0,
+            campaign_id: Some(code.campaign_id),
+            influencer_id: Some(code.influencer_id),
+            link_id: None,
+            via: Some(Via::Code.as_str().to_owned()),
+            kind: "sale".to_owned(),
+            amount_minor: new.subtotal_minor - discount,
+            discount_minor: discount,
+            currency: code.currency.clone(),
+            occurred_at: now,
+        };
+        serde_json::to_value(Event::Conversion(event)).unwrap_or_default()
+    });
+    let decided = redeemer
+        .decide(Item {
+            code_id: code.id,
+            code: new.code.clone(),
+            campaign_id: code.campaign_id,
+            influencer_id: code.influencer_id,
+            order_id: new.order_id.clone(),
+            customer_ref: new.customer_ref.clone(),
+            click_id: new.click_id.clone(),
+            subtotal_minor: new.subtotal_minor,
+            discount_minor: discount,
+            currency: code.currency.clone(),
+            hold_until: new.hold_until,
+            request_hash: new.request_hash.clone(),
+            max_per_customer: code.max_per_customer,
+            occurred_at: now,
+            event,
+        })
         .await?;
-        if counted.is_none() {
-            return Err(RedeemError::Rejected(Rejection::CustomerLimitReached));
+    let (id, created_at) = match decided {
+        Decided::Created { id, created_at } => (id, created_at),
+        Decided::Duplicate { id } => {
+            let existing = get(db, id).await?.ok_or(RedeemError::OrderConflict)?;
+            return replay(existing, new);
         }
-    }
-
-    let row = fetch(&mut tx, id).await?;
-    if row.status == "committed" {
-        conversions::insert(&mut tx, &conversion_of(&row, now)).await?;
-    }
-    // Last: from here to the commit, this transaction holds the code's row.
-    let taken: Option<bool> = sqlx::query_scalar(
-        "UPDATE promo_codes SET redemptions = redemptions + 1
-         WHERE id = $1 AND enabled AND (max_redemptions IS NULL OR redemptions < max_redemptions)
-         RETURNING enabled",
-    )
-    .bind(code.id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if taken.is_none() {
-        return Err(RedeemError::Rejected(Rejection::UsageLimitReached));
-    }
-    tx.commit().await?;
-    Ok(Redeemed::Created(row))
+        Decided::CustomerLimitReached => {
+            return Err(RedeemError::Rejected(Rejection::CustomerLimitReached))
+        }
+        Decided::UsageLimitReached => {
+            return Err(RedeemError::Rejected(Rejection::UsageLimitReached))
+        }
+    };
+    Ok(Redeemed::Created(RedemptionRow {
+        id,
+        code: new.code.clone(),
+        code_id: code.id,
+        campaign_id: code.campaign_id,
+        influencer_id: code.influencer_id,
+        order_id: new.order_id.clone(),
+        customer_ref: new.customer_ref.clone(),
+        click_id: new.click_id.clone(),
+        subtotal_minor: new.subtotal_minor,
+        discount_kind: code.discount_kind.clone(),
+        discount_minor: discount,
+        currency: code.currency.clone(),
+        status: if committing { "committed" } else { "reserved" }.to_owned(),
+        hold_expires_at: new.hold_until,
+        request_hash: new.request_hash.clone(),
+        committed_at: committing.then_some(now),
+        created_at,
+        updated_at: created_at,
+    }))
 }
 
 /// The conversion a committed redemption creates for its order: a sale of the subtotal less
@@ -407,9 +412,9 @@ pub async fn cancel(db: &PgPool, id: i64) -> Result<Transition, StorageError> {
     give_back(db, id, &["reserved", "committed"], "cancelled").await
 }
 
-/// Gives back one slot per redemption. Customer counters first, then code counters, each in
-/// key order: the order [`redeem`] takes them in, so the two never wait on each other in
-/// a cycle.
+/// Gives back one slot per redemption. Code counters first, then customer counters, each
+/// in key order: the order a batch of redemptions takes them in (see `redeem_codes` in
+/// migration 6), so the two never wait on each other in a cycle.
 async fn free_slots(
     tx: &mut Transaction<'_, Postgres>,
     redemptions: &[(i64, Option<String>)],
@@ -422,6 +427,13 @@ async fn free_slots(
         }
         *codes.entry(*code_id).or_default() += 1;
     }
+    for (code_id, count) in codes {
+        sqlx::query("UPDATE promo_codes SET redemptions = redemptions - $2 WHERE id = $1")
+            .bind(code_id)
+            .bind(count)
+            .execute(&mut **tx)
+            .await?;
+    }
     for ((code_id, customer), count) in customers {
         sqlx::query(
             "UPDATE code_customers SET active = active - $3 WHERE code_id = $1 AND customer_ref = $2",
@@ -431,13 +443,6 @@ async fn free_slots(
         .bind(count)
         .execute(&mut **tx)
         .await?;
-    }
-    for (code_id, count) in codes {
-        sqlx::query("UPDATE promo_codes SET redemptions = redemptions - $2 WHERE id = $1")
-            .bind(code_id)
-            .bind(count)
-            .execute(&mut **tx)
-            .await?;
     }
     Ok(())
 }

@@ -109,7 +109,7 @@ pub async fn create(
             .then(|| now + Duration::seconds(i64::from(state.settings.hold_seconds))),
         request_hash: hash,
     };
-    match redemptions::redeem(&state.db, &new, now).await {
+    match redemptions::redeem(&state.db, &state.redeemer, &new, now).await {
         Ok(Redeemed::Created(row)) => Ok(HttpResponse::Created().json(row)),
         Ok(Redeemed::Replayed(row)) => Ok(HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))
@@ -124,6 +124,13 @@ pub async fn create(
         )
         .with_field("order_id")),
         Err(RedeemError::Storage(e)) => Err(e.into()),
+        Err(RedeemError::Batch(e)) => {
+            tracing::warn!(error = %e, "redemption not decided");
+            Err(ApiError::unavailable(
+                "redemptions_unavailable",
+                "the redemption could not be decided now; retry with the same order_id",
+            ))
+        }
     }
 }
 

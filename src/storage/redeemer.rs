@@ -1,0 +1,167 @@
+//! Deciding concurrent redemptions together: one `redeem_codes` call, one transaction and
+//! one commit (one WAL flush) for everything that arrived while the previous batch was in
+//! flight. A popular code's counter is a single row every checkout must update; decided one
+//! redemption per commit, its throughput is bounded by how fast Postgres can flush, so the
+//! batch is the unit of work instead. Like the click producer, an idle service adds no
+//! waiting: a lone request is a batch of one.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::StorageError;
+
+const MAX_BATCH: usize = 128;
+const QUEUE: usize = 16_384;
+
+/// One redemption as `redeem_code()` takes it (field names are its argument names).
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub code_id: i64,
+    pub code: String,
+    pub campaign_id: i64,
+    pub influencer_id: i64,
+    pub order_id: String,
+    pub customer_ref: Option<String>,
+    pub click_id: Option<String>,
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub currency: String,
+    pub hold_until: Option<DateTime<Utc>>,
+    pub request_hash: String,
+    pub max_per_customer: Option<i64>,
+    pub occurred_at: DateTime<Utc>,
+    /// The conversion event to send when committing.
+    pub event: Option<serde_json::Value>,
+}
+
+/// What the database decided for one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    Created {
+        id: i64,
+        created_at: DateTime<Utc>,
+    },
+    /// The order already has a redemption (`id`).
+    Duplicate {
+        id: i64,
+    },
+    CustomerLimitReached,
+    UsageLimitReached,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("the redemption queue is full")]
+    Overloaded,
+    #[error("the batch was not decided: {0}")]
+    Failed(String),
+}
+
+struct Job {
+    item: Item,
+    done: oneshot::Sender<Result<Decided, String>>,
+}
+
+#[derive(Clone)]
+pub struct Redeemer {
+    sender: mpsc::Sender<Job>,
+}
+
+impl Redeemer {
+    /// Starts `parallel` batch deciders on the current runtime.
+    pub fn start(db: PgPool, parallel: usize) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..parallel.max(1) {
+            tokio::spawn(decide_batches(db.clone(), receiver.clone()));
+        }
+        Redeemer { sender }
+    }
+
+    pub async fn decide(&self, item: Item) -> Result<Decided, BatchError> {
+        let (done, verdict) = oneshot::channel();
+        self.sender
+            .try_send(Job { item, done })
+            .map_err(|_| BatchError::Overloaded)?;
+        verdict
+            .await
+            .map_err(|_| BatchError::Failed("the decider stopped".to_owned()))?
+            .map_err(BatchError::Failed)
+    }
+}
+
+async fn decide_batches(db: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        match decide(&db, &batch).await {
+            Ok(decisions) => {
+                for (job, decided) in batch.drain(..).zip(decisions) {
+                    let _ = job.done.send(Ok(decided));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, redemptions = batch.len(), "redemption batch failed");
+                let message = e.to_string();
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+async fn decide(db: &PgPool, batch: &[Job]) -> Result<Vec<Decided>, StorageError> {
+    let items: Vec<&Item> = batch.iter().map(|job| &job.item).collect();
+    let rows: Vec<(i32, String, Option<i64>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT idx, outcome, redemption_id, created_at FROM redeem_codes($1) ORDER BY idx",
+    )
+    .bind(sqlx::types::Json(&items))
+    .fetch_all(db)
+    .await?;
+    let mut decisions = Vec::with_capacity(batch.len());
+    for (expected, (idx, outcome, id, created_at)) in rows.into_iter().enumerate() {
+        let decided = match (outcome.as_str(), id, created_at) {
+            _ if idx as usize != expected => None,
+            ("created", Some(id), Some(created_at)) => Some(Decided::Created { id, created_at }),
+            ("duplicate", Some(id), _) => Some(Decided::Duplicate { id }),
+            ("customer_limit_reached", _, _) => Some(Decided::CustomerLimitReached),
+            ("usage_limit_reached", _, _) => Some(Decided::UsageLimitReached),
+            _ => None,
+        };
+        let Some(decided) = decided else {
+            return Err(StorageError::Refused {
+                code: "unexpected_outcome",
+                message: format!("redeem_codes answered {outcome:?} for item {idx}"),
+            });
+        };
+        decisions.push(decided);
+    }
+    if decisions.len() != batch.len() {
+        return Err(StorageError::Refused {
+            code: "unexpected_outcome",
+            message: format!(
+                "redeem_codes decided {} of {} items",
+                decisions.len(),
+                batch.len()
+            ),
+        });
+    }
+    Ok(decisions)
+}
