@@ -127,16 +127,31 @@ async fn decide_batches(db: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
     }
 }
 
+/// One row of `redeem_codes()`.
+#[derive(sqlx::FromRow)]
+struct Outcome {
+    idx: i32,
+    outcome: String,
+    redemption_id: Option<i64>,
+    created_at: Option<DateTime<Utc>>,
+}
+
 async fn decide(db: &PgPool, batch: &[Job]) -> Result<Vec<Decided>, StorageError> {
     let items: Vec<&Item> = batch.iter().map(|job| &job.item).collect();
-    let rows: Vec<(i32, String, Option<i64>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let rows: Vec<Outcome> = sqlx::query_as(
         "SELECT idx, outcome, redemption_id, created_at FROM redeem_codes($1) ORDER BY idx",
     )
     .bind(sqlx::types::Json(&items))
     .fetch_all(db)
     .await?;
     let mut decisions = Vec::with_capacity(batch.len());
-    for (expected, (idx, outcome, id, created_at)) in rows.into_iter().enumerate() {
+    for (expected, row) in rows.into_iter().enumerate() {
+        let Outcome {
+            idx,
+            outcome,
+            redemption_id: id,
+            created_at,
+        } = row;
         let decided = match (outcome.as_str(), id, created_at) {
             _ if idx as usize != expected => None,
             ("created", Some(id), Some(created_at)) => Some(Decided::Created { id, created_at }),
