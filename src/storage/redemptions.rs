@@ -295,37 +295,36 @@ fn replay(existing: RedemptionRow, new: &NewRedemption) -> Result<Redeemed, Rede
     }
 }
 
-async fn fetch(tx: &mut Transaction<'_, Postgres>, id: i64) -> Result<RedemptionRow, StorageError> {
-    Ok(sqlx::query_as(&format!(
+/// Redemptions with their code, by a condition on `r` with one parameter.
+fn select_where(condition: &str) -> String {
+    format!(
         "SELECT {COLUMNS} FROM redemptions r JOIN promo_codes c ON c.id = r.code_id
-         WHERE r.id = $1"
-    ))
-    .bind(id)
-    .fetch_one(&mut **tx)
-    .await?)
+         WHERE {condition}"
+    )
+}
+
+async fn fetch(tx: &mut Transaction<'_, Postgres>, id: i64) -> Result<RedemptionRow, StorageError> {
+    Ok(sqlx::query_as(&select_where("r.id = $1"))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?)
 }
 
 pub async fn get(db: &PgPool, id: i64) -> Result<Option<RedemptionRow>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM redemptions r JOIN promo_codes c ON c.id = r.code_id
-         WHERE r.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await?)
+    Ok(sqlx::query_as(&select_where("r.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
 }
 
 pub async fn find_by_order(
     db: &PgPool,
     order_id: &str,
 ) -> Result<Option<RedemptionRow>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM redemptions r JOIN promo_codes c ON c.id = r.code_id
-         WHERE r.order_id = $1"
-    ))
-    .bind(order_id)
-    .fetch_optional(db)
-    .await?)
+    Ok(sqlx::query_as(&select_where("r.order_id = $1"))
+        .bind(order_id)
+        .fetch_optional(db)
+        .await?)
 }
 
 /// What moving a redemption to another status did.

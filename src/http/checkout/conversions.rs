@@ -10,7 +10,7 @@ use crate::{
     domain::{
         attribution::{self, ClickOwner, CodeOwner, Priority},
         money::{self, Currency},
-        text, time, Invalid,
+        time, Invalid,
     },
     http::{auth::Checkout, error::ApiError},
     startup::AppState,
@@ -22,8 +22,6 @@ use crate::{
         links, redemptions,
     },
 };
-
-const MAX_REF_CHARS: usize = 200;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,25 +94,16 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<ConversionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let order_id = text::bounded("order_id", &body.order_id, MAX_REF_CHARS)?;
+    let order_id = super::order_id(&body.order_id)?;
     let kind = kind(body.kind.as_deref())?;
     let amount = money::amount("amount_minor", body.amount_minor)?;
     let currency = Currency::parse("currency", &body.currency)?;
-    let customer_ref = body
-        .customer_ref
-        .as_deref()
-        .map(|c| text::bounded("customer_ref", c, MAX_REF_CHARS))
-        .transpose()?;
+    let customer_ref = super::customer_ref(body.customer_ref.as_deref())?;
     let occurred_at = match body.occurred_at.as_deref() {
         Some(raw) => time::parse("occurred_at", raw)?,
         None => Utc::now(),
     };
-    let click = match body.click_id.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(raw) => Some(state.signer.verify(raw).map_err(|e| {
-            ApiError::unprocessable("invalid_click_id", e.to_string()).with_field("click_id")
-        })?),
-    };
+    let click = super::verified_click(&state.signer, body.click_id.as_deref())?;
     let code = body
         .code
         .as_deref()

@@ -7,16 +7,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::{
-        money::{self, Currency},
-        text,
-    },
+    domain::money::{self, Currency},
     http::{auth::Checkout, error::ApiError, wire::path_id},
     startup::AppState,
     storage::redemptions::{self, NewRedemption, RedeemError, Redeemed, Transition},
 };
-
-const MAX_REF_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,23 +63,12 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<RedemptionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let order_id = text::bounded("order_id", &body.order_id, MAX_REF_CHARS)?;
+    let order_id = super::order_id(&body.order_id)?;
     let subtotal = money::amount("subtotal_minor", body.subtotal_minor)?;
     let currency = Currency::parse("currency", &body.currency)?;
-    let customer_ref = body
-        .customer_ref
-        .as_deref()
-        .map(|c| text::bounded("customer_ref", c, MAX_REF_CHARS))
-        .transpose()?;
-    let click_id = match body.click_id.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(raw) => match state.signer.verify(raw) {
-            Ok(id) => Some(id.as_str().to_owned()),
-            Err(e) => {
-                return Err(rejected("invalid_click_id", e.to_string()).with_field("click_id"))
-            }
-        },
-    };
+    let customer_ref = super::customer_ref(body.customer_ref.as_deref())?;
+    let click_id = super::verified_click(&state.signer, body.click_id.as_deref())?
+        .map(|id| id.as_str().to_owned());
     let Some(code) = super::typed_code(&body.code) else {
         return Err(rejected("code_not_found", "no such promo code").with_field("code"));
     };

@@ -8,7 +8,6 @@ use crate::{
     domain::{
         checkout::{self, Rejection},
         money::{self, Currency},
-        text,
     },
     http::{auth::Checkout, error::ApiError},
     startup::AppState,
@@ -57,11 +56,7 @@ pub async fn validate(
 ) -> Result<HttpResponse, ApiError> {
     let subtotal = money::amount("subtotal_minor", body.subtotal_minor)?;
     let currency = Currency::parse("currency", &body.currency)?;
-    let customer = body
-        .customer_ref
-        .as_deref()
-        .map(|c| text::bounded("customer_ref", c, 200))
-        .transpose()?;
+    let customer = super::customer_ref(body.customer_ref.as_deref())?;
 
     let found = match super::typed_code(&code) {
         Some(code) => redemptions::code_for_cart(&state.db, &code).await?,
