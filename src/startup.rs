@@ -22,7 +22,7 @@ use crate::{
         producer::{self, Producer},
         spool::Spool,
     },
-    redirect::{self, cache::LinkCache},
+    redirect::cache::LinkCache,
     storage,
 };
 
@@ -57,6 +57,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Decides concurrent redemptions in batches.
     pub redeemer: storage::redeemer::Redeemer,
+    pub api_keys: Arc<http::key_cache::KeyCache>,
 }
 
 pub struct Application {
@@ -93,10 +94,18 @@ impl Application {
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
         let pipe = producer::Shared::start(redis.clone(), &keys, spool, metrics.clone());
         let links = Arc::new(LinkCache::new(db.clone(), &settings.click_id_param));
-        tokio::spawn(redirect::cache::follow_changes(
+        tokio::spawn(crate::pipeline::changes::follow(
             links.clone(),
             redis.clone(),
             keys.link_changes(),
+            "links",
+        ));
+        let api_keys = Arc::new(http::key_cache::KeyCache::new(db.clone()));
+        tokio::spawn(crate::pipeline::changes::follow(
+            api_keys.clone(),
+            redis.clone(),
+            keys.key_changes(),
+            "api keys",
         ));
         tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
         tokio::spawn(crate::pipeline::outbox::run(
@@ -130,6 +139,7 @@ impl Application {
             geoip,
             metrics,
             redeemer,
+            api_keys,
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -36,11 +36,18 @@ pub async fn authenticate(
         .cloned()
         .ok_or_else(|| ApiError::internal("application state missing"))?;
     let secret = bearer_token(req.request())?;
-    let row = api_keys::find_by_prefix(&state.db, auth::prefix_of(&secret))
+    let cached = state
+        .api_keys
+        .get(auth::prefix_of(&secret))
         .await
-        .map_err(ApiError::from)?;
-    let row = match row {
-        Some(row) if auth::hash_matches(&secret, &row.secret_hash) => row,
+        .map_err(|e| {
+            tracing::error!(error = %e, "API key lookup failed");
+            ApiError::unavailable("key_lookup_failed", "try again shortly")
+        })?;
+    let (row, due_for_touch) = match &cached {
+        Some(key) if auth::hash_matches(&secret, &key.row.secret_hash) => {
+            (&key.row, key.due_for_touch(chrono::Utc::now().timestamp()))
+        }
         _ => return Err(ApiError::unauthorized("unknown API key").into()),
     };
     if row.revoked_at.is_some() {
@@ -49,13 +56,11 @@ pub async fn authenticate(
     let scope = Scope::parse(&row.scope).ok_or_else(|| {
         ApiError::internal(format!("API key {} has scope {:?}", row.id, row.scope))
     })?;
-    if row
-        .last_used_at
-        .is_none_or(|t| chrono::Utc::now() - t > chrono::Duration::minutes(1))
-    {
+    if due_for_touch {
         let db = state.db.clone();
+        let key_id = row.id;
         tokio::spawn(async move {
-            if let Err(e) = api_keys::touch(&db, row.id).await {
+            if let Err(e) = api_keys::touch(&db, key_id).await {
                 tracing::warn!(error = %e, "could not record API key use");
             }
         });

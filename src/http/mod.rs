@@ -12,6 +12,7 @@ pub mod checkout;
 pub mod client_ip;
 pub mod error;
 pub mod health;
+pub mod key_cache;
 pub mod pagination;
 pub mod wire;
 

@@ -41,6 +41,11 @@ impl Keys {
         format!("{}links:changed", self.prefix)
     }
 
+    /// Pub/sub channel announcing revoked API keys (payload: the key's prefix).
+    pub fn key_changes(&self) -> String {
+        format!("{}keys:changed", self.prefix)
+    }
+
     /// The shard of a link's events: all clicks of one link land in one stream.
     pub fn shard_of(&self, link_id: i64) -> usize {
         (link_id.unsigned_abs() % self.shards as u64) as usize

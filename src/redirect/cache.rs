@@ -8,12 +8,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures_util::StreamExt;
 use moka::{future::Cache, Expiry};
 use sqlx::PgPool;
 
 use crate::{
     domain::destination::Prepared,
+    pipeline::changes::Forgetful,
     storage::{
         links::{self, Link},
         StorageError,
@@ -23,7 +23,6 @@ use crate::{
 pub const POSITIVE_TTL: Duration = Duration::from_secs(60);
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const CAPACITY: u64 = 500_000;
-const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 
 /// A link as the redirect path needs it: the row, plus its destination and each rule's
 /// destination with the UTM parameters already merged in.
@@ -112,44 +111,12 @@ impl LinkCache {
     }
 }
 
-/// Keeps `cache` in step with link changes announced on `channel`, for the life of the
-/// process.
-pub async fn follow_changes(cache: Arc<LinkCache>, client: redis::Client, channel: String) {
-    loop {
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
-                Ok(()) => {
-                    // Whatever changed while we were not listening is forgotten wholesale.
-                    cache.forget_all();
-                    let mut messages = pubsub.on_message();
-                    while let Some(message) = messages.next().await {
-                        if let Ok(slug) = message.get_payload::<String>() {
-                            cache.forget(&slug).await;
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot subscribe to link changes"),
-            },
-            Err(e) => tracing::debug!(error = %e, "link change feed unavailable"),
-        }
-        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+impl Forgetful for LinkCache {
+    async fn forget(&self, slug: &str) {
+        LinkCache::forget(self, slug).await;
     }
-}
 
-/// Tells every process that these slugs changed. Failure only delays the change until the
-/// caches' TTL, so it is logged, not returned.
-pub async fn announce_change(client: &redis::Client, channel: &str, slugs: &[&str]) {
-    let published = async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let mut pipe = redis::pipe();
-        for slug in slugs {
-            pipe.cmd("PUBLISH").arg(channel).arg(*slug).ignore();
-        }
-        pipe.query_async::<()>(&mut conn).await
-    };
-    match tokio::time::timeout(Duration::from_secs(1), published).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not announce a link change"),
-        Err(_) => tracing::warn!("announcing a link change timed out"),
+    fn forget_all(&self) {
+        LinkCache::forget_all(self);
     }
 }

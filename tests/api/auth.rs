@@ -89,6 +89,51 @@ async fn a_revoked_key_is_401_from_the_next_request_on() {
 }
 
 #[tokio::test]
+async fn a_key_revoked_in_one_process_is_refused_by_another_that_had_it_cached() {
+    // Given two processes on one database and one Redis prefix
+    let first = spawn_app().await;
+    let prefix = first.settings.redis_prefix.clone();
+    let second = spawn_app_on(
+        &first.settings.database_url,
+        &[("ATTRIB_REDIS_PREFIX", prefix.as_str())],
+    )
+    .await;
+    let created = first
+        .post("/v1/api-keys", json!({"name": "ops", "scope": "admin"}))
+        .await;
+    let key = created.assert_status(201)["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // and the second has used (and cached) the key
+    second
+        .send(Method::GET, "/v1/campaigns", Some(&key), None)
+        .await
+        .assert_status(200);
+
+    // When the first revokes it
+    first
+        .delete(&format!("/v1/api-keys/{}", created.id()))
+        .await
+        .assert_status(200);
+
+    // Then the second refuses it too, well before its cache entry would expire
+    let mut status = 200;
+    for _ in 0..50 {
+        status = second
+            .send(Method::GET, "/v1/campaigns", Some(&key), None)
+            .await
+            .status
+            .as_u16();
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
 async fn authentication_comes_before_body_parsing() {
     let app = spawn_app().await;
     let response = app

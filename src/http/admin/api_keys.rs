@@ -91,5 +91,13 @@ pub async fn revoke(
     let row = api_keys::revoke(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
+    crate::pipeline::changes::Forgetful::forget(state.api_keys.as_ref(), &row.prefix).await;
+    crate::pipeline::changes::announce(
+        &state.redis,
+        &state.keys.key_changes(),
+        &[&row.prefix],
+        "api keys",
+    )
+    .await;
     Ok(HttpResponse::Ok().json(ApiKeyView::from(row)))
 }

@@ -24,7 +24,7 @@ use crate::{
         pagination,
         wire::{nullable, path_id, reference_id, List},
     },
-    redirect::cache::announce_change,
+    pipeline::changes,
     startup::AppState,
     storage::{
         campaigns::{self, Campaign},
@@ -217,7 +217,7 @@ async fn announce(state: &AppState, slugs: &[&str]) {
     for slug in slugs {
         state.links.forget(slug).await;
     }
-    announce_change(&state.redis, &state.keys.link_changes(), slugs).await;
+    changes::announce(&state.redis, &state.keys.link_changes(), slugs, "links").await;
 }
 
 fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, ApiError> {
