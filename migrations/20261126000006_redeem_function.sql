@@ -11,10 +11,11 @@
 -- the counter is written once per code. Codes are locked in id order and a customer's
 -- counter only under its code's lock, the order every path that gives slots back takes them
 -- in too (codes, then customers), so concurrent batches wait for each other instead of
--- deadlocking. Per item, in order: an existing redemption of the order makes it a
--- 'duplicate'; a full code makes it 'usage_limit_reached' before anything is written; the
--- redemption row; the customer's counter ('customer_limit_reached' takes the row back); the
--- conversion and its outbox event when committing.
+-- deadlocking. Per item, in order: a full code makes it 'usage_limit_reached' (or
+-- 'duplicate' if the order already has a redemption) before anything is written; the
+-- redemption row, where an existing one makes it a 'duplicate'; the customer's counter
+-- ('customer_limit_reached' takes the row back); the conversion and its outbox event when
+-- committing.
 CREATE FUNCTION redeem_codes(p_items jsonb)
 RETURNS TABLE (idx integer, outcome text, redemption_id bigint, created_at timestamptz)
 LANGUAGE plpgsql AS $$
@@ -53,16 +54,11 @@ BEGIN
             FROM promo_codes p WHERE p.id = v_code FOR UPDATE;
         END IF;
 
-        SELECT r.id, r.created_at INTO v_id, v_created
-        FROM redemptions r WHERE r.order_id = v_it->>'order_id';
-        IF v_id IS NOT NULL THEN
-            outcome := 'duplicate';
-            redemption_id := v_id;
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
         IF v_enabled IS NOT TRUE OR (v_max IS NOT NULL AND v_count + v_taken >= v_max) THEN
-            outcome := 'usage_limit_reached';
+            -- A replay of an order that got its slot earlier is still a replay.
+            SELECT r.id INTO v_id FROM redemptions r WHERE r.order_id = v_it->>'order_id';
+            outcome := CASE WHEN v_id IS NULL THEN 'usage_limit_reached' ELSE 'duplicate' END;
+            redemption_id := v_id;
             RETURN NEXT;
             CONTINUE;
         END IF;

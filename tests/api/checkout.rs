@@ -429,6 +429,25 @@ async fn the_same_order_again_is_replayed_and_a_different_body_is_a_conflict() {
 }
 
 #[tokio::test]
+async fn an_order_replayed_after_its_code_is_used_up_is_still_a_replay() {
+    let shop = Shop::open().await;
+    shop.code("LAST", json!({"max_redemptions": 1})).await;
+    let first = shop.redeem(order("LAST", "only", 5000)).await;
+    assert_eq!(first.status, 201);
+
+    let replay = shop.redeem(order("LAST", "only", 5000)).await;
+    assert_eq!((replay.status, replay.replayed), (200, true));
+    assert_eq!(replay.body["id"], first.body["id"]);
+    shop.redeem(order("LAST", "only", 4000))
+        .await
+        .rejected(409, "order_conflict");
+    shop.redeem(order("LAST", "another", 5000))
+        .await
+        .rejected(422, "usage_limit_reached");
+    assert_eq!(shop.redemptions_of("LAST").await, 1);
+}
+
+#[tokio::test]
 async fn concurrent_duplicates_of_an_order_make_one_redemption() {
     let shop = Shop::open().await;
     shop.code("DUP", json!({})).await;
