@@ -99,6 +99,23 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
+/// Waits for every request of a phase; its tally and how long the phase took.
+async fn finish(
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tally: Arc<Mutex<Tally>>,
+    started: Instant,
+) -> (Tally, f64) {
+    for task in tasks {
+        let _ = task.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let tally = Arc::try_unwrap(tally)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .unwrap_or_default();
+    (tally, elapsed)
+}
+
 async fn closed_loop(load: Arc<Load>, hot: bool, clients: u64, secs: u64) -> (Tally, f64) {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -114,15 +131,7 @@ async fn closed_loop(load: Arc<Load>, hot: bool, clients: u64, secs: u64) -> (Ta
             }
         }));
     }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let tally = Arc::try_unwrap(tally)
-        .ok()
-        .and_then(|m| m.into_inner().ok())
-        .unwrap_or_default();
-    (tally, elapsed)
+    finish(tasks, tally, started).await
 }
 
 async fn fixed_rate(load: Arc<Load>, hot: bool, rate: u64, secs: u64) -> (Tally, f64) {
@@ -140,20 +149,11 @@ async fn fixed_rate(load: Arc<Load>, hot: bool, rate: u64, secs: u64) -> (Tally,
             record(&tally, status, due.elapsed());
         }));
     }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let tally = Arc::try_unwrap(tally)
-        .ok()
-        .and_then(|m| m.into_inner().ok())
-        .unwrap_or_default();
-    (tally, elapsed)
+    finish(tasks, tally, started).await
 }
 
 fn report(name: &str, mut tally: Tally, elapsed: f64) -> (u64, f64, f64) {
     tally.latencies_us.sort_unstable();
-    let done = tally.created + tally.refused + tally.other;
     let p50 = percentile(&tally.latencies_us, 50.0);
     let p99 = percentile(&tally.latencies_us, 99.0);
     println!(
@@ -166,7 +166,6 @@ fn report(name: &str, mut tally: Tally, elapsed: f64) -> (u64, f64, f64) {
     if let Some(first) = &tally.first_other {
         println!("  first unexpected answer: {first}");
     }
-    let _ = done;
     (tally.created, p50, p99)
 }
 
@@ -191,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = closed_loop(load.clone(), false, clients, 2).await;
 
     let (tally, t) = closed_loop(load.clone(), false, clients, secs).await;
-    let (spread, _, _) = report(&format!("spread, {clients} clients"), tally, t);
+    report(&format!("spread, {clients} clients"), tally, t);
     let (tally, t) = closed_loop(load.clone(), true, clients, secs).await;
     let (mut hot_created, _, _) = report(&format!("hot code, {clients} clients"), tally, t);
     let (tally, t) = fixed_rate(load.clone(), false, rate, secs).await;
@@ -212,7 +211,6 @@ async fn main() -> anyhow::Result<()> {
         "hot code: {hot_created} successes counted by the client, {rows} committed rows, counter {counter}, limit {limit}: {}",
         if hot_created > 0 && counter == rows && rows == hot_created as i64 && counter <= limit { "consistent, no over-redemption" } else { "MISMATCH" }
     );
-    let _ = spread;
     println!("targets: spread >= 5000/s, hot >= 2000/s, p99 at {rate}/s < 20 ms (spread {spread_p99:.2} ms, hot {hot_p99:.2} ms)");
     Ok(())
 }

@@ -47,6 +47,31 @@ pub struct ClickEvent {
     pub trigger: Trigger,
 }
 
+/// One `XADD` per stream, each entry carrying that stream's events (compact JSON, one per
+/// line) in the order given: how the producer and the outbox relay write.
+pub fn packed_xadds<'a>(events: impl Iterator<Item = (&'a str, &'a str)>) -> redis::Pipeline {
+    let mut entries: Vec<(&str, String)> = Vec::new();
+    for (stream, payload) in events {
+        match entries.iter_mut().find(|(s, _)| *s == stream) {
+            Some((_, lines)) => {
+                lines.push('\n');
+                lines.push_str(payload);
+            }
+            None => entries.push((stream, payload.to_owned())),
+        }
+    }
+    let mut pipe = redis::pipe();
+    for (stream, lines) in &entries {
+        pipe.cmd("XADD")
+            .arg(*stream)
+            .arg("*")
+            .arg(FIELD)
+            .arg(lines)
+            .ignore();
+    }
+    pipe
+}
+
 /// A conversion or a change to one, with the attribution it had when it happened, so the
 /// worker can file it without a database read. `id` is unique per event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

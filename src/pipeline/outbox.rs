@@ -13,7 +13,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use sqlx::PgPool;
 
-use super::{connection, events::FIELD, keys::Keys};
+use super::{connection, events::packed_xadds, keys::Keys};
 
 const CHUNK: i64 = 500;
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -35,27 +35,15 @@ pub async fn relay_once(
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut entries: Vec<(String, String)> = Vec::new();
-    for (_, shard_key, payload) in &rows {
-        let stream = keys.stream(keys.shard_of(*shard_key));
-        match entries.iter_mut().find(|(s, _)| *s == stream) {
-            Some((_, lines)) => {
-                lines.push('\n');
-                lines.push_str(payload);
-            }
-            None => entries.push((stream, payload.clone())),
-        }
-    }
-    let mut pipe = redis::pipe();
-    for (stream, lines) in &entries {
-        pipe.cmd("XADD")
-            .arg(stream)
-            .arg("*")
-            .arg(FIELD)
-            .arg(lines)
-            .ignore();
-    }
-    pipe.query_async::<()>(conn).await?;
+    let streams: Vec<String> = rows
+        .iter()
+        .map(|(_, shard_key, _)| keys.stream(keys.shard_of(*shard_key)))
+        .collect();
+    let events = streams
+        .iter()
+        .zip(&rows)
+        .map(|(stream, (_, _, payload))| (stream.as_str(), payload.as_str()));
+    packed_xadds(events).query_async::<()>(conn).await?;
     let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
     sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
         .bind(&ids)

@@ -177,37 +177,15 @@ async fn write_to_redis<'a>(
     conn: &mut Option<MultiplexedConnection>,
     events: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> redis::RedisResult<()> {
-    let mut entries: Vec<(&str, String)> = Vec::new();
-    for (stream, payload) in events {
-        let at = match entries.iter().position(|(s, _)| *s == stream) {
-            Some(at) => at,
-            None => {
-                entries.push((stream, String::with_capacity(payload.len() * 16)));
-                entries.len() - 1
-            }
-        };
-        let lines = &mut entries[at].1;
-        if !lines.is_empty() {
-            lines.push('\n');
-        }
-        lines.push_str(payload);
-    }
     if conn.is_none() {
         *conn = Some(connect(&shared.client).await?);
     }
     let Some(connection) = conn.as_mut() else {
         return Ok(());
     };
-    let mut pipe = redis::pipe();
-    for (stream, lines) in &entries {
-        pipe.cmd("XADD")
-            .arg(stream)
-            .arg("*")
-            .arg(super::events::FIELD)
-            .arg(lines)
-            .ignore();
-    }
-    pipe.query_async::<()>(connection).await
+    super::events::packed_xadds(events)
+        .query_async::<()>(connection)
+        .await
 }
 
 /// Moves spooled events back into Redis whenever Redis answers.

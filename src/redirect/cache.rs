@@ -101,22 +101,14 @@ impl LinkCache {
             })
             .await
     }
-
-    pub async fn forget(&self, slug: &str) {
-        self.entries.invalidate(slug).await;
-    }
-
-    pub fn forget_all(&self) {
-        self.entries.invalidate_all();
-    }
 }
 
 impl Forgetful for LinkCache {
     async fn forget(&self, slug: &str) {
-        LinkCache::forget(self, slug).await;
+        self.entries.invalidate(slug).await;
     }
 
     fn forget_all(&self) {
-        LinkCache::forget_all(self);
+        self.entries.invalidate_all();
     }
 }

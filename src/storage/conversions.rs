@@ -234,20 +234,24 @@ pub async fn refund(
     amount: Option<i64>,
 ) -> Result<RefundOutcome, StorageError> {
     let mut tx = db.begin().await?;
-    let refunded: Option<i64> = sqlx::query_scalar(
-        "UPDATE conversions
-         SET refunded_minor = refunded_minor + coalesce($2, amount_minor - refunded_minor),
-             updated_at = now()
-         WHERE order_id = $1 AND cancelled_at IS NULL
-           AND coalesce($2, amount_minor - refunded_minor) > 0
-           AND refunded_minor + coalesce($2, amount_minor - refunded_minor) <= amount_minor
-         RETURNING id",
+    // The amount this refund takes is decided on the locked row: what was asked, or all
+    // that is left.
+    let refunded: Option<(i64, i64)> = sqlx::query_as(
+        "WITH asked AS (
+           SELECT id, coalesce($2, amount_minor - refunded_minor) AS take
+           FROM conversions WHERE order_id = $1 AND cancelled_at IS NULL FOR UPDATE)
+         UPDATE conversions c
+         SET refunded_minor = c.refunded_minor + asked.take, updated_at = now()
+         FROM asked
+         WHERE c.id = asked.id AND asked.take > 0
+           AND c.refunded_minor + asked.take <= c.amount_minor
+         RETURNING c.id, asked.take",
     )
     .bind(order_id)
     .bind(amount)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(id) = refunded else {
+    let Some((id, this_refund)) = refunded else {
         drop(tx);
         return Ok(match by_order(db, order_id).await? {
             None => RefundOutcome::NotFound,
@@ -258,20 +262,6 @@ pub async fn refund(
         });
     };
     let row = fetch(&mut tx, id).await?;
-    // What this refund took: the given amount, or everything that was left before it.
-    let this_refund = match amount {
-        Some(a) => a,
-        None => {
-            let earlier: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(amount_minor), 0)::bigint FROM conversion_refunds
-                 WHERE conversion_id = $1",
-            )
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-            row.refunded_minor - earlier
-        }
-    };
     let refund_id: i64 = sqlx::query_scalar(
         "INSERT INTO conversion_refunds (conversion_id, amount_minor) VALUES ($1, $2) RETURNING id",
     )

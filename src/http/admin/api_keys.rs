@@ -9,6 +9,7 @@ use crate::{
     domain::text,
     http::{auth::Admin, error::ApiError, pagination, wire::path_id},
     ids::id_string,
+    pipeline::changes::{self, Forgetful},
     startup::AppState,
     storage::api_keys::{self, ApiKeyRow},
 };
@@ -91,8 +92,8 @@ pub async fn revoke(
     let row = api_keys::revoke(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
-    crate::pipeline::changes::Forgetful::forget(state.api_keys.as_ref(), &row.prefix).await;
-    crate::pipeline::changes::announce(
+    state.api_keys.forget(&row.prefix).await;
+    changes::announce(
         &state.redis,
         &state.keys.key_changes(),
         &[&row.prefix],

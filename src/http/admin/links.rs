@@ -24,7 +24,7 @@ use crate::{
         pagination,
         wire::{nullable, path_id, reference_id, List},
     },
-    pipeline::changes,
+    pipeline::changes::{self, Forgetful},
     startup::AppState,
     storage::{
         campaigns::{self, Campaign},

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::{
     domain::{
-        attribution::{self, ClickOwner, CodeOwner, Priority},
+        attribution::{self, ClickOwner, CodeOwner, Priority, Via},
         money::{self, Currency},
         time, Invalid,
     },
@@ -111,47 +111,52 @@ pub async fn create(
         .filter(|c| !c.is_empty())
         .map(|c| c.to_ascii_uppercase());
 
-    let code_owner = match code.as_deref().and_then(super::typed_code_str) {
-        Some(code) => match redemptions::code_for_cart(&state.db, code).await? {
-            Some(found) => {
-                let campaign = campaigns::get(&state.db, found.campaign_id).await?;
-                Some(CodeOwner {
-                    campaign_id: found.campaign_id,
-                    influencer_id: found.influencer_id,
-                    priority: campaign
-                        .map(|c| Priority::parse(&c.attribution_priority))
-                        .unwrap_or(Priority::Code),
-                })
-            }
-            None => None,
-        },
-        None => None,
-    };
-    let click_owner = match &click {
-        Some(click) => match links::get(&state.db, click.link_id).await? {
-            Some(link) => campaigns::get(&state.db, link.campaign_id)
-                .await?
-                .map(|campaign| ClickOwner {
+    // Each candidate with its campaign's currency, read once with the campaign's rules.
+    let mut code_owner: Option<(CodeOwner, String)> = None;
+    if let Some(code) = code.as_deref().and_then(super::typed_code) {
+        if let Some(found) = redemptions::code_for_cart(&state.db, &code).await? {
+            let campaign = campaigns::get(&state.db, found.campaign_id).await?;
+            let owner = CodeOwner {
+                campaign_id: found.campaign_id,
+                influencer_id: found.influencer_id,
+                priority: campaign
+                    .map(|c| Priority::parse(&c.attribution_priority))
+                    .unwrap_or(Priority::Code),
+            };
+            code_owner = Some((owner, found.currency));
+        }
+    }
+    let mut click_owner: Option<(ClickOwner, String)> = None;
+    if let Some(click) = &click {
+        if let Some(link) = links::get(&state.db, click.link_id).await? {
+            if let Some(campaign) = campaigns::get(&state.db, link.campaign_id).await? {
+                let owner = ClickOwner {
                     link_id: link.id,
                     campaign_id: link.campaign_id,
                     influencer_id: link.influencer_id,
                     clicked_at: click.clicked_at,
                     window_days: campaign.attribution_window_days,
-                }),
-            None => None,
-        },
+                };
+                click_owner = Some((owner, campaign.currency));
+            }
+        }
+    }
+    let decision = attribution::decide(
+        code_owner.as_ref().map(|(owner, _)| *owner),
+        click_owner.as_ref().map(|(owner, _)| *owner),
+        occurred_at,
+    );
+    let credited_currency = match decision.credit.map(|c| c.via) {
+        Some(Via::Code) => code_owner.as_ref().map(|(_, currency)| currency),
+        Some(Via::Click) => click_owner.as_ref().map(|(_, currency)| currency),
         None => None,
     };
-    let decision = attribution::decide(code_owner, click_owner, occurred_at);
-    if let Some(credit) = decision.credit {
-        let campaign = campaigns::get(&state.db, credit.campaign_id).await?;
-        if campaign.is_some_and(|c| !c.currency.eq_ignore_ascii_case(currency.code())) {
-            return Err(ApiError::unprocessable(
-                "currency_mismatch",
-                "the conversion's currency is not the credited campaign's currency",
-            )
-            .with_field("currency"));
-        }
+    if credited_currency.is_some_and(|c| !c.eq_ignore_ascii_case(currency.code())) {
+        return Err(ApiError::unprocessable(
+            "currency_mismatch",
+            "the conversion's currency is not the credited campaign's currency",
+        )
+        .with_field("currency"));
     }
 
     let new = NewConversion {

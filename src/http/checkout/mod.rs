@@ -54,8 +54,3 @@ fn typed_code(raw: &str) -> Option<String> {
         .ok()
         .map(|c| c.as_str().to_owned())
 }
-
-/// `raw` if it can be a code (already upper-case).
-fn typed_code_str(raw: &str) -> Option<&str> {
-    crate::domain::code::PromoCode::parse(raw).ok().map(|_| raw)
-}
