@@ -17,7 +17,7 @@ use super::StorageError;
 const MAX_BATCH: usize = 128;
 const QUEUE: usize = 16_384;
 
-/// One redemption as `redeem_code()` takes it (field names are its argument names).
+/// One redemption as `redeem_codes()` reads it (field names are its item keys).
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
     pub code_id: i64,

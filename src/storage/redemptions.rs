@@ -172,14 +172,14 @@ pub async fn redeem(
     new: &NewRedemption,
     now: DateTime<Utc>,
 ) -> Result<Redeemed, RedeemError> {
-    let Some(code) = code_for_cart(db, &new.code).await? else {
-        return match find_by_order(db, &new.order_id).await? {
-            Some(existing) => replay(existing, new),
-            None => Err(RedeemError::Rejected(Rejection::CodeNotFound)),
-        };
+    let terms = match code_for_cart(db, &new.code).await? {
+        None => Err(Rejection::CodeNotFound),
+        Some(code) => checkout::evaluate(&code.terms(), now, new.subtotal_minor, &new.currency)
+            .map(|discount| (code, discount)),
     };
-    let discount = match checkout::evaluate(&code.terms(), now, new.subtotal_minor, &new.currency) {
-        Ok(discount) => discount,
+    let (code, discount) = match terms {
+        Ok(applies) => applies,
+        // An order redeemed before the code ended (or vanished) is still replayed.
         Err(rejection) => {
             return match find_by_order(db, &new.order_id).await? {
                 Some(existing) => replay(existing, new),
@@ -191,7 +191,7 @@ pub async fn redeem(
     let event = committing.then(|| {
         let event = ConversionEvent {
             v: SCHEMA_VERSION,
-            // Both filled in by redeem_code() once the conversion has its id.
+            // Both filled in by redeem_codes() once the conversion has its id.
             id: String::new(),
             conversion_id: 0,
             campaign_id: Some(code.campaign_id),

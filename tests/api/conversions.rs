@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use attrib::{
     pipeline::keys::Keys,
-    worker::{FailPoint, Worker, WorkerConfig},
+    worker::{FailPoint, Worker},
 };
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use crate::checkout::{order, Answer, Shop};
+use crate::{
+    checkout::{order, Answer, Shop},
+    helpers::{draining, worker_for},
+};
 
 impl Shop {
     async fn convert(&self, body: Value) -> Answer {
@@ -43,6 +46,17 @@ impl Shop {
     }
 
     /// A second influencer enrolled in the campaign with code `code`.
+    async fn conversion(&self, order_id: &str) -> crate::helpers::Reply {
+        self.app
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/conversions/{order_id}"),
+                Some(&self.key),
+                None,
+            )
+            .await
+    }
+
     async fn rival_code(&self, handle: &str, code: &str) -> String {
         let rival = self.app.influencer(handle).await;
         self.app.enroll(&self.campaign, &rival).await;
@@ -58,23 +72,7 @@ impl Shop {
     }
 
     async fn worker(&self, consumer: &str, fail_point: Option<FailPoint>) -> Worker {
-        Worker::new(
-            self.app.db.clone(),
-            redis::Client::open(self.app.settings.redis_url.as_str()).unwrap(),
-            Keys::new(
-                &self.app.settings.redis_prefix,
-                self.app.settings.stream_shards,
-            ),
-            None,
-            WorkerConfig {
-                consumer: consumer.to_owned(),
-                batch_size: 10_000,
-                claim_idle: Duration::from_millis(0),
-                block: Duration::from_millis(100),
-                fail_point,
-                parallel_writes: None,
-            },
-        )
+        worker_for(&self.app, None, draining(consumer, fail_point))
     }
 
     /// Waits until the relay has moved every outbox event to the streams.
@@ -262,15 +260,7 @@ async fn a_committed_redemption_creates_its_orders_conversion() {
     let done = shop.redeem(order("EMMA20", "shop-1", 5000)).await;
     assert_eq!(done.status, 201);
 
-    let conversion = shop
-        .app
-        .send(
-            reqwest::Method::GET,
-            "/v1/conversions/shop-1",
-            Some(&shop.key),
-            None,
-        )
-        .await;
+    let conversion = shop.conversion("shop-1").await;
     let body = conversion.assert_status(200);
     assert_eq!(body["amount_minor"], 4000, "the subtotal less the discount");
     assert_eq!(body["attributed"]["via"], "code");
@@ -286,42 +276,18 @@ async fn a_committed_redemption_creates_its_orders_conversion() {
     let mut hold = order("EMMA20", "shop-2", 5000);
     hold["mode"] = json!("reserve");
     let held = shop.redeem(hold).await;
-    let none = shop
-        .app
-        .send(
-            reqwest::Method::GET,
-            "/v1/conversions/shop-2",
-            Some(&shop.key),
-            None,
-        )
-        .await;
+    let none = shop.conversion("shop-2").await;
     none.assert_error(404, "not_found");
     let id = held.body["id"].as_str().unwrap();
     shop.call(&format!("/v1/redemptions/{id}/commit"), None)
         .await;
-    let created = shop
-        .app
-        .send(
-            reqwest::Method::GET,
-            "/v1/conversions/shop-2",
-            Some(&shop.key),
-            None,
-        )
-        .await;
+    let created = shop.conversion("shop-2").await;
     assert_eq!(created.assert_status(200)["amount_minor"], 4000);
 
     // Cancelling the redemption cancels its conversion
     shop.call(&format!("/v1/redemptions/{id}/cancel"), None)
         .await;
-    let cancelled = shop
-        .app
-        .send(
-            reqwest::Method::GET,
-            "/v1/conversions/shop-2",
-            Some(&shop.key),
-            None,
-        )
-        .await;
+    let cancelled = shop.conversion("shop-2").await;
     assert!(cancelled.assert_status(200)["cancelled_at"].is_string());
 }
 

@@ -396,3 +396,34 @@ pub async fn stream_clicks(
     }
     clicks
 }
+
+/// A worker on the app's database, Redis and key prefix.
+pub fn worker_for(
+    app: &TestApp,
+    geo: Option<std::sync::Arc<attrib::enrich::geo::GeoIp>>,
+    config: attrib::worker::WorkerConfig,
+) -> attrib::worker::Worker {
+    attrib::worker::Worker::new(
+        app.db.clone(),
+        redis::Client::open(app.settings.redis_url.as_str()).expect("Redis URL"),
+        attrib::pipeline::keys::Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
+        geo,
+        config,
+    )
+}
+
+/// For tests that drain: one read takes every entry a test makes, and other consumers'
+/// entries may be claimed at once.
+pub fn draining(
+    consumer: &str,
+    fail_point: Option<attrib::worker::FailPoint>,
+) -> attrib::worker::WorkerConfig {
+    attrib::worker::WorkerConfig {
+        consumer: consumer.to_owned(),
+        batch_size: 10_000,
+        claim_idle: std::time::Duration::from_millis(0),
+        block: std::time::Duration::from_millis(100),
+        fail_point,
+        parallel_writes: None,
+    }
+}

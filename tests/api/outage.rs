@@ -9,12 +9,9 @@ use std::{
     time::Duration,
 };
 
-use attrib::{
-    pipeline::keys::Keys,
-    worker::{Worker, WorkerConfig},
-};
+use attrib::worker::WorkerConfig;
 
-use crate::helpers::{spawn_app_with, stream_clicks, TestApp};
+use crate::helpers::{spawn_app_with, stream_clicks, worker_for, TestApp};
 
 /// A Redis server of this test's own, on a free port, stopped when dropped.
 struct OwnedRedis {
@@ -155,13 +152,7 @@ async fn clicks_during_a_redis_outage_are_spooled_and_arrive_once_when_it_return
     assert_eq!(app.metric("attrib_click_events_unrecorded_total").await, 0);
 
     // And the worker stores each of them exactly once
-    let worker = Worker::new(
-        app.db.clone(),
-        redis::Client::open(redis_url.as_str()).unwrap(),
-        Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
-        None,
-        WorkerConfig::default(),
-    );
+    let worker = worker_for(&app, None, WorkerConfig::default());
     worker.drain().await.unwrap();
     let stored: Vec<String> = sqlx::query_scalar("SELECT click_id FROM clicks")
         .fetch_all(&app.db)
@@ -179,10 +170,8 @@ async fn the_service_and_its_worker_start_without_redis_and_catch_up_when_it_com
     redis.stop();
     let redis_url = format!("redis://127.0.0.1:{port}");
     let app = spawn_app_with(&[("ATTRIB_REDIS_URL", redis_url.as_str())]).await;
-    let worker = Arc::new(Worker::new(
-        app.db.clone(),
-        redis::Client::open(redis_url.as_str()).unwrap(),
-        Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
+    let worker = Arc::new(worker_for(
+        &app,
         None,
         WorkerConfig {
             block: Duration::from_millis(100),

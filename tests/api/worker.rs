@@ -10,7 +10,7 @@ use attrib::{
 };
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, stream_entries, TestApp};
+use crate::helpers::{draining, spawn_app_with, stream_entries, worker_for, TestApp};
 
 const GEOIP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -42,21 +42,8 @@ async fn app() -> TestApp {
 }
 
 fn worker(app: &TestApp, consumer: &str, fail_point: Option<FailPoint>) -> Worker {
-    Worker::new(
-        app.db.clone(),
-        redis::Client::open(app.settings.redis_url.as_str()).unwrap(),
-        Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
-        Some(Arc::new(GeoIp::open(std::path::Path::new(GEOIP)).unwrap())),
-        WorkerConfig {
-            consumer: consumer.to_owned(),
-            // Large enough that one read takes every entry a test makes.
-            batch_size: 10_000,
-            claim_idle: Duration::from_millis(0),
-            block: Duration::from_millis(100),
-            fail_point,
-            parallel_writes: None,
-        },
-    )
+    let geo = GeoIp::open(std::path::Path::new(GEOIP)).unwrap();
+    worker_for(app, Some(Arc::new(geo)), draining(consumer, fail_point))
 }
 
 async fn click(app: &TestApp, slug: &str, agent: &str, from: &str, visitor: Option<&str>) {
@@ -431,10 +418,8 @@ async fn the_running_worker_ingests_clicks_as_they_come() {
             .await;
         links.push((slug, reply.id()));
     }
-    let running = Arc::new(Worker::new(
-        app.db.clone(),
-        redis::Client::open(app.settings.redis_url.as_str()).unwrap(),
-        Keys::new(&app.settings.redis_prefix, app.settings.stream_shards),
+    let running = Arc::new(worker_for(
+        &app,
         None,
         WorkerConfig {
             consumer: "live".into(),
