@@ -3,16 +3,17 @@
 //! A batch is written in one transaction the caller commits:
 //! 1. claim the visitor-days the batch's non-bot clicks open (first click of a visitor on a
 //!    link per UTC day): those clicks are the unique ones;
-//! 2. insert the clicks (`ON CONFLICT DO NOTHING`: a redelivered click is skipped) and add
-//!    exactly the rows inserted to the hourly rollups.
+//! 2. insert the clicks and add exactly the rows inserted to the hourly rollups. The insert
+//!    is plain; when a click of the batch is already stored (a redelivery), it is taken
+//!    back and done again with `ON CONFLICT DO NOTHING`, which skips the known clicks.
 //!
 //! A click delivered twice conflicts in both steps and changes nothing, so the rollups
 //! always equal a recount of `clicks`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
 use super::StorageError;
 
@@ -58,93 +59,178 @@ pub async fn link_owners(
     Ok(rows.into_iter().map(|(id, c, i)| (id, (c, i))).collect())
 }
 
+/// Inserts the batch's clicks and adds exactly the inserted rows to the hourly rollups;
+/// `$on_conflict` is empty or `ON CONFLICT DO NOTHING`.
+///
+/// Arrays are unnested in the select list: `FROM unnest(a, b, …)` materialises every array
+/// in a tuple store first, which cost Postgres more than the insert itself.
+macro_rules! insert_clicks_sql {
+    ($on_conflict:literal) => {
+        concat!(
+            "WITH inserted AS (
+               INSERT INTO clicks (click_id, clicked_at, link_id, campaign_id, influencer_id,
+                                   visitor, ip_prefix, country, region, city, device, browser,
+                                   os, referrer_host, trigger, is_bot, is_unique)
+               SELECT unnest($1::text[]), unnest($2::timestamptz[]), unnest($3::bigint[]),
+                      unnest($4::bigint[]), unnest($5::bigint[]), unnest($6::text[]),
+                      unnest($7::text[]), unnest($8::text[]), unnest($9::text[]),
+                      unnest($10::text[]), unnest($11::text[]), unnest($12::text[]),
+                      unnest($13::text[]), unnest($14::text[]), unnest($15::text[]),
+                      unnest($16::bool[]), unnest($17::bool[])
+               ",
+            $on_conflict,
+            "
+               RETURNING link_id, campaign_id, influencer_id, clicked_at, country, device,
+                         is_bot, is_unique),
+             rolled AS (
+               INSERT INTO click_rollups AS r (link_id, hour, country, device, campaign_id,
+                                               influencer_id, clicks, unique_clicks, bot_clicks)
+               SELECT link_id, date_trunc('hour', clicked_at, 'UTC'), coalesce(country, ''),
+                      device, campaign_id, influencer_id,
+                      count(*) FILTER (WHERE NOT is_bot), count(*) FILTER (WHERE is_unique),
+                      count(*) FILTER (WHERE is_bot)
+               FROM inserted
+               GROUP BY 1, 2, 3, 4, 5, 6
+               ON CONFLICT (link_id, hour, country, device) DO UPDATE
+                 SET clicks = r.clicks + EXCLUDED.clicks,
+                     unique_clicks = r.unique_clicks + EXCLUDED.unique_clicks,
+                     bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks)
+             SELECT count(*) FROM inserted"
+        )
+    };
+}
+
+/// For a batch none of whose clicks is stored yet: the common case, and a plain insert
+/// costs Postgres about half of one that checks every row for a conflict first.
+const INSERT_NEW_CLICKS: &str = insert_clicks_sql!("");
+/// For a batch that was delivered before (a worker died before its `XACK`).
+const INSERT_CLICKS_SKIPPING_KNOWN: &str = insert_clicks_sql!("ON CONFLICT DO NOTHING");
+
 /// Writes a batch; returns how many clicks were new.
 pub async fn insert_batch(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[ClickRow],
 ) -> Result<u64, StorageError> {
-    let col = |f: fn(&ClickRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    let opt = |f: fn(&ClickRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
-    let click_ids = col(|r| r.click_id.clone());
-    let visitors = col(|r| r.visitor.clone());
-    let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.clicked_at).collect();
-    let link_ids: Vec<i64> = rows.iter().map(|r| r.link_id).collect();
-    let bots: Vec<bool> = rows.iter().map(|r| r.is_bot).collect();
+    let claimed = claim_visitor_days(tx, rows).await?;
+    let unique: Vec<bool> = rows.iter().map(|r| claimed.contains(&r.click_id)).collect();
+
+    // Inside a savepoint: a redelivered click fails the plain insert, and only that
+    // statement is taken back before the batch is written again skipping known clicks.
+    let mut attempt = tx.begin().await?;
+    match insert_clicks(&mut attempt, INSERT_NEW_CLICKS, rows, &unique).await {
+        Ok(inserted) => {
+            attempt.commit().await?;
+            Ok(inserted)
+        }
+        Err(e) if is_unique_violation(&e) => {
+            attempt.rollback().await?;
+            Ok(insert_clicks(tx, INSERT_CLICKS_SKIPPING_KNOWN, rows, &unique).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Claims the visitor-days opened by the batch's non-bot clicks; returns the click ids
+/// that opened one (the unique clicks).
+async fn claim_visitor_days(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[ClickRow],
+) -> Result<HashSet<String>, StorageError> {
+    // The first click of each visitor-day within the batch is its only candidate; chosen
+    // here, because sorting the batch in SQL for `DISTINCT ON` took Postgres longer than
+    // the claims themselves.
+    let mut firsts: HashMap<(i64, NaiveDate, &str), &ClickRow> = HashMap::new();
+    for row in rows.iter().filter(|r| !r.is_bot) {
+        let key = (
+            row.link_id,
+            row.clicked_at.date_naive(),
+            row.visitor.as_str(),
+        );
+        firsts
+            .entry(key)
+            .and_modify(|first| {
+                if (row.clicked_at, &row.click_id) < (first.clicked_at, &first.click_id) {
+                    *first = row;
+                }
+            })
+            .or_insert(row);
+    }
+    // In key order: the index is written in order, and concurrent batches lock keys in the
+    // same order.
+    let mut firsts: Vec<_> = firsts.into_iter().collect();
+    firsts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
     let claimed: Vec<String> = sqlx::query_scalar(
         "INSERT INTO visitor_days (link_id, day, visitor, click_id)
-         SELECT DISTINCT ON (link_id, day, visitor) link_id, day, visitor, click_id
-         FROM (SELECT link_id, (at AT TIME ZONE 'UTC')::date AS day, visitor, click_id, at
-               FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::bool[])
-                    AS b(link_id, at, visitor, click_id, is_bot)
-               WHERE NOT is_bot) firsts
-         ORDER BY link_id, day, visitor, at, click_id
+         SELECT unnest($1::bigint[]), unnest($2::date[]), unnest($3::text[]), unnest($4::text[])
          ON CONFLICT DO NOTHING
          RETURNING click_id",
     )
-    .bind(&link_ids)
-    .bind(&times)
-    .bind(&visitors)
-    .bind(&click_ids)
-    .bind(&bots)
+    .bind(
+        firsts
+            .iter()
+            .map(|((link, ..), _)| *link)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        firsts
+            .iter()
+            .map(|((_, day, _), _)| *day)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        firsts
+            .iter()
+            .map(|((.., visitor), _)| *visitor)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        firsts
+            .iter()
+            .map(|(_, row)| row.click_id.as_str())
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut **tx)
     .await?;
-    // Flags computed here rather than with `= ANY(array)` in SQL, which is quadratic.
-    let claimed: std::collections::HashSet<String> = claimed.into_iter().collect();
-    let unique: Vec<bool> = click_ids.iter().map(|id| claimed.contains(id)).collect();
+    Ok(claimed.into_iter().collect())
+}
 
-    let inserted: i64 = sqlx::query_scalar(
-        "WITH batch AS (
-           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[],
-                                $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],
-                                $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                                $15::text[], $16::bool[], $17::bool[])
-             AS b(click_id, clicked_at, link_id, campaign_id, influencer_id, visitor, ip_prefix,
-                  country, region, city, device, browser, os, referrer_host, trigger, is_bot,
-                  is_unique)),
-         inserted AS (
-           INSERT INTO clicks (click_id, clicked_at, link_id, campaign_id, influencer_id, visitor,
-                               ip_prefix, country, region, city, device, browser, os,
-                               referrer_host, trigger, is_bot, is_unique)
-           SELECT * FROM batch
-           ON CONFLICT DO NOTHING
-           RETURNING link_id, campaign_id, influencer_id, clicked_at, country, device, is_bot,
-                     is_unique),
-         rolled AS (
-           INSERT INTO click_rollups AS r (link_id, hour, country, device, campaign_id,
-                                           influencer_id, clicks, unique_clicks, bot_clicks)
-           SELECT link_id, date_trunc('hour', clicked_at, 'UTC'), coalesce(country, ''), device,
-                  campaign_id, influencer_id,
-                  count(*) FILTER (WHERE NOT is_bot), count(*) FILTER (WHERE is_unique),
-                  count(*) FILTER (WHERE is_bot)
-           FROM inserted
-           GROUP BY 1, 2, 3, 4, 5, 6
-           ON CONFLICT (link_id, hour, country, device) DO UPDATE
-             SET clicks = r.clicks + EXCLUDED.clicks,
-                 unique_clicks = r.unique_clicks + EXCLUDED.unique_clicks,
-                 bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks)
-         SELECT count(*) FROM inserted",
-    )
-    .bind(&click_ids)
-    .bind(&times)
-    .bind(&link_ids)
-    .bind(rows.iter().map(|r| r.campaign_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.influencer_id).collect::<Vec<_>>())
-    .bind(&visitors)
-    .bind(opt(|r| r.ip_prefix.clone()))
-    .bind(opt(|r| r.country.clone()))
-    .bind(opt(|r| r.region.clone()))
-    .bind(opt(|r| r.city.clone()))
-    .bind(col(|r| r.device.clone()))
-    .bind(opt(|r| r.browser.clone()))
-    .bind(opt(|r| r.os.clone()))
-    .bind(opt(|r| r.referrer_host.clone()))
-    .bind(col(|r| r.trigger.clone()))
-    .bind(&bots)
-    .bind(&unique)
-    .fetch_one(&mut **tx)
-    .await?;
+async fn insert_clicks(
+    tx: &mut Transaction<'_, Postgres>,
+    sql: &'static str,
+    rows: &[ClickRow],
+    unique: &[bool],
+) -> Result<u64, sqlx::Error> {
+    let text = |f: fn(&ClickRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    let opt = |f: fn(&ClickRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+    let int = |f: fn(&ClickRow) -> i64| rows.iter().map(f).collect::<Vec<_>>();
+    let inserted: i64 = sqlx::query_scalar(sql)
+        .bind(text(|r| &r.click_id))
+        .bind(rows.iter().map(|r| r.clicked_at).collect::<Vec<_>>())
+        .bind(int(|r| r.link_id))
+        .bind(int(|r| r.campaign_id))
+        .bind(int(|r| r.influencer_id))
+        .bind(text(|r| &r.visitor))
+        .bind(opt(|r| r.ip_prefix.as_deref()))
+        .bind(opt(|r| r.country.as_deref()))
+        .bind(opt(|r| r.region.as_deref()))
+        .bind(opt(|r| r.city.as_deref()))
+        .bind(text(|r| &r.device))
+        .bind(opt(|r| r.browser.as_deref()))
+        .bind(opt(|r| r.os.as_deref()))
+        .bind(opt(|r| r.referrer_host.as_deref()))
+        .bind(text(|r| &r.trigger))
+        .bind(rows.iter().map(|r| r.is_bot).collect::<Vec<_>>())
+        .bind(unique)
+        .fetch_one(&mut **tx)
+        .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "23505")
 }
 
 /// Forgets visitor-days older than `keep_days`: only late events still need them.

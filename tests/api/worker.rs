@@ -6,8 +6,10 @@ use std::{sync::Arc, time::Duration};
 use attrib::{
     enrich::geo::GeoIp,
     pipeline::keys::Keys,
+    storage::clicks::{self, ClickRow},
     worker::{FailPoint, InjectedFailure, Worker, WorkerConfig, GROUP},
 };
+use chrono::{DurationRound, Utc};
 use serde_json::{json, Value};
 
 use crate::helpers::{draining, spawn_app_with, stream_entries, worker_for, TestApp};
@@ -492,6 +494,76 @@ async fn a_click_that_reaches_the_stream_twice_is_stored_once() {
     assert_eq!(
         scalar(&app, "SELECT sum(unique_clicks)::bigint FROM click_rollups").await,
         1
+    );
+    assert_rollups_match_facts(&app).await;
+}
+
+fn stored_row(click_id: &str, visitor: &str, minutes_ago: i64, is_bot: bool) -> ClickRow {
+    ClickRow {
+        click_id: click_id.to_owned(),
+        clicked_at: Utc::now()
+            .duration_trunc(chrono::Duration::hours(1))
+            .unwrap()
+            - chrono::Duration::minutes(minutes_ago),
+        link_id: 1,
+        campaign_id: 1,
+        influencer_id: 1,
+        visitor: visitor.to_owned(),
+        ip_prefix: None,
+        country: Some("SE".to_owned()),
+        region: None,
+        city: None,
+        device: "mobile".to_owned(),
+        browser: None,
+        os: None,
+        referrer_host: None,
+        trigger: "link".to_owned(),
+        is_bot,
+    }
+}
+
+async fn write_batch(app: &TestApp, rows: &[ClickRow]) -> u64 {
+    clicks::ensure_partition(&app.db, rows[0].clicked_at)
+        .await
+        .unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    let inserted = clicks::insert_batch(&mut tx, rows).await.unwrap();
+    tx.commit().await.unwrap();
+    inserted
+}
+
+#[tokio::test]
+async fn a_batch_mixing_stored_and_new_clicks_adds_only_the_new_ones() {
+    let app = app().await;
+    let first = [
+        stored_row("c1", "anna", 30, false),
+        stored_row("c2", "anna", 20, false),
+        stored_row("c3", "bot", 10, true),
+    ];
+    assert_eq!(write_batch(&app, &first).await, 3);
+
+    // When a redelivered part of the batch comes back with new clicks, the plain insert
+    // fails on the known ones and the batch is written again skipping them
+    let second = [
+        first[1].clone(),
+        stored_row("c4", "anna", 5, false),
+        first[2].clone(),
+        stored_row("c6", "ben", 8, false),
+        stored_row("c5", "ben", 2, false),
+    ];
+    assert_eq!(write_batch(&app, &second).await, 3);
+
+    assert_eq!(scalar(&app, "SELECT count(*) FROM clicks").await, 6);
+    let unique: Vec<String> =
+        sqlx::query_scalar("SELECT click_id FROM clicks WHERE is_unique ORDER BY click_id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    // The first click of each visitor on the day, not the first one in the batch
+    assert_eq!(unique, ["c1", "c6"]);
+    assert_eq!(
+        scalar(&app, "SELECT sum(clicks)::bigint FROM click_rollups").await,
+        5
     );
     assert_rollups_match_facts(&app).await;
 }
