@@ -58,6 +58,7 @@ pub struct AppState {
     /// Decides concurrent redemptions in batches.
     pub redeemer: storage::redeemer::Redeemer,
     pub api_keys: Arc<http::key_cache::KeyCache>,
+    pub code_terms: Arc<storage::code_terms::CodeTermsCache>,
 }
 
 pub struct Application {
@@ -107,6 +108,13 @@ impl Application {
             keys.key_changes(),
             "api keys",
         ));
+        let code_terms = Arc::new(storage::code_terms::CodeTermsCache::new(db.clone()));
+        tokio::spawn(crate::pipeline::changes::follow(
+            code_terms.clone(),
+            redis.clone(),
+            keys.code_changes(),
+            "codes",
+        ));
         tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
         tokio::spawn(crate::pipeline::outbox::run(
             db.clone(),
@@ -140,6 +148,7 @@ impl Application {
             metrics,
             redeemer,
             api_keys,
+            code_terms,
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -41,6 +41,11 @@ impl Keys {
         format!("{}links:changed", self.prefix)
     }
 
+    /// Pub/sub channel announcing changed promo codes (payload: the code).
+    pub fn code_changes(&self) -> String {
+        format!("{}codes:changed", self.prefix)
+    }
+
     /// Pub/sub channel announcing revoked API keys (payload: the key's prefix).
     pub fn key_changes(&self) -> String {
         format!("{}keys:changed", self.prefix)

@@ -7,6 +7,7 @@
 pub mod api_keys;
 pub mod campaigns;
 pub mod clicks;
+pub mod code_terms;
 pub mod codes;
 pub mod conversions;
 pub mod costs;

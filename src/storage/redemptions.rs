@@ -1,7 +1,7 @@
 //! SQL of `redemptions` and `code_customers`: taking, confirming and giving back a code's
 //! usage slots.
 //!
-//! [`redeem`] reads the code, applies its terms, and hands the decision to the database
+//! [`redeem`] takes the code's terms (from the in-process [`CodeTermsCache`]), applies them, and hands the decision to the database
 //! function `redeem_codes` (migration 6), batched with concurrent redemptions by the
 //! [`Redeemer`]: one statement and one transaction for the whole batch. Within it the
 //! code's row is locked and its limit checked against its count plus what the batch took;
@@ -17,6 +17,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
+    code_terms::CodeTermsCache,
     conversions::{self, NewConversion},
     redeemer::{BatchError, Decided, Item, Redeemer},
     StorageError,
@@ -168,11 +169,12 @@ impl From<sqlx::Error> for RedeemError {
 
 pub async fn redeem(
     db: &PgPool,
+    codes: &CodeTermsCache,
     redeemer: &Redeemer,
     new: &NewRedemption,
     now: DateTime<Utc>,
 ) -> Result<Redeemed, RedeemError> {
-    let terms = match code_for_cart(db, &new.code).await? {
+    let terms = match codes.get(&new.code).await? {
         None => Err(Rejection::CodeNotFound),
         Some(code) => checkout::evaluate(&code.terms(), now, new.subtotal_minor, &new.currency)
             .map(|discount| (code, discount)),

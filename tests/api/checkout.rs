@@ -6,7 +6,7 @@ use attrib::auth::Scope;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::{create_key, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{create_key, spawn_app, spawn_app_on, spawn_app_with, TestApp};
 
 pub struct Answer {
     pub status: u16,
@@ -544,4 +544,71 @@ async fn checkout_routes_need_a_checkout_or_admin_key() {
         )
         .await;
     reply.assert_error(422, "code_not_found");
+}
+
+#[tokio::test]
+async fn a_code_change_applies_to_the_next_redemption() {
+    let shop = Shop::open().await;
+    shop.code("EMMA20", json!({})).await;
+    let first = shop.redeem(order("EMMA20", "o-1", 10_000)).await;
+    assert_eq!(first.body["discount_minor"], 2000, "{}", first.body);
+
+    // When the code's terms change after a redemption read them
+    shop.app
+        .patch(
+            "/v1/codes/emma20",
+            json!({"discount_value": 1000, "min_subtotal_minor": 5000}),
+        )
+        .await
+        .assert_status(200);
+
+    // Then the very next redemption applies the new terms
+    let second = shop.redeem(order("emma20", "o-2", 10_000)).await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    assert_eq!(second.body["discount_minor"], 1000, "{}", second.body);
+    shop.redeem(order("EMMA20", "o-3", 4_000))
+        .await
+        .rejected(422, "minimum_not_met");
+}
+
+#[tokio::test]
+async fn another_process_applies_a_code_change_it_had_cached() {
+    // Given two processes on one database and one Redis prefix
+    let shop = Shop::open().await;
+    let prefix = shop.app.settings.redis_prefix.clone();
+    let other = Shop {
+        app: spawn_app_on(
+            &shop.app.settings.database_url,
+            &[("ATTRIB_REDIS_PREFIX", prefix.as_str())],
+        )
+        .await,
+        key: shop.key.clone(),
+        campaign: shop.campaign.clone(),
+        influencer: shop.influencer.clone(),
+    };
+    shop.code("EMMA20", json!({})).await;
+    // and the other has read the code's terms
+    let first = other.redeem(order("EMMA20", "o-1", 10_000)).await;
+    assert_eq!(first.body["discount_minor"], 2000, "{}", first.body);
+
+    // When the first process changes the code
+    shop.app
+        .patch("/v1/codes/EMMA20", json!({"discount_value": 500}))
+        .await
+        .assert_status(200);
+
+    // Then the other applies the change well before its copy would expire
+    let mut followed = false;
+    for attempt in 0..50 {
+        let answer = other
+            .redeem(order("EMMA20", &format!("o-next-{attempt}"), 10_000))
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        if answer.body["discount_minor"] == 500 {
+            followed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(followed, "the code change did not reach the other process");
 }

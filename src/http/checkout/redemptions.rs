@@ -93,7 +93,7 @@ pub async fn create(
             .then(|| now + Duration::seconds(i64::from(state.settings.hold_seconds))),
         request_hash: hash,
     };
-    match redemptions::redeem(&state.db, &state.redeemer, &new, now).await {
+    match redemptions::redeem(&state.db, &state.code_terms, &state.redeemer, &new, now).await {
         Ok(Redeemed::Created(row)) => Ok(HttpResponse::Created().json(row)),
         Ok(Redeemed::Replayed(row)) => Ok(HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))
