@@ -17,6 +17,7 @@ use crate::{
     http,
     metrics::Metrics,
     pipeline::{
+        changes::followed,
         connection::SharedConnection,
         keys::Keys,
         producer::{self, Producer},
@@ -94,27 +95,24 @@ impl Application {
         let spool = Spool::open(&settings.spool_dir)
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
         let pipe = producer::Shared::start(redis.clone(), &keys, spool, metrics.clone());
-        let links = Arc::new(LinkCache::new(db.clone(), &settings.click_id_param));
-        tokio::spawn(crate::pipeline::changes::follow(
-            links.clone(),
-            redis.clone(),
+        let links = followed(
+            LinkCache::new(db.clone(), &settings.click_id_param),
+            &redis,
             keys.link_changes(),
             "links",
-        ));
-        let api_keys = Arc::new(http::key_cache::KeyCache::new(db.clone()));
-        tokio::spawn(crate::pipeline::changes::follow(
-            api_keys.clone(),
-            redis.clone(),
+        );
+        let api_keys = followed(
+            http::key_cache::KeyCache::new(db.clone()),
+            &redis,
             keys.key_changes(),
             "api keys",
-        ));
-        let code_terms = Arc::new(storage::code_terms::CodeTermsCache::new(db.clone()));
-        tokio::spawn(crate::pipeline::changes::follow(
-            code_terms.clone(),
-            redis.clone(),
+        );
+        let code_terms = followed(
+            storage::code_terms::CodeTermsCache::new(db.clone()),
+            &redis,
             keys.code_changes(),
             "codes",
-        ));
+        );
         tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
         tokio::spawn(crate::pipeline::outbox::run(
             db.clone(),

@@ -17,8 +17,35 @@ pub trait Forgetful: Send + Sync + 'static {
     fn forget_all(&self);
 }
 
+/// `cache`, kept in step with what is announced on `channel` for the life of the process.
+pub fn followed<C: Forgetful>(
+    cache: C,
+    client: &redis::Client,
+    channel: String,
+    what: &'static str,
+) -> Arc<C> {
+    let cache = Arc::new(cache);
+    tokio::spawn(follow(cache.clone(), client.clone(), channel, what));
+    cache
+}
+
+/// Drops `keys` from this process's `cache` at once and from every other process's copy
+/// through `channel`.
+pub async fn forget_everywhere<C: Forgetful>(
+    cache: &C,
+    client: &redis::Client,
+    channel: &str,
+    keys: &[&str],
+    what: &'static str,
+) {
+    for key in keys {
+        cache.forget(key).await;
+    }
+    announce(client, channel, keys, what).await;
+}
+
 /// Drops from `cache` what is announced on `channel`, for the life of the process.
-pub async fn follow<C: Forgetful>(
+async fn follow<C: Forgetful>(
     cache: Arc<C>,
     client: redis::Client,
     channel: String,
@@ -46,7 +73,7 @@ pub async fn follow<C: Forgetful>(
 
 /// Tells every process that `keys` changed. A failure only delays the change until the
 /// caches' entries expire, so it is logged, not returned.
-pub async fn announce(client: &redis::Client, channel: &str, keys: &[&str], what: &'static str) {
+async fn announce(client: &redis::Client, channel: &str, keys: &[&str], what: &'static str) {
     let published = async {
         let mut conn = client.get_multiplexed_async_connection().await?;
         let mut pipe = redis::pipe();

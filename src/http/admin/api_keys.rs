@@ -9,7 +9,7 @@ use crate::{
     domain::text,
     http::{auth::Admin, error::ApiError, pagination, wire::path_id},
     ids::id_string,
-    pipeline::changes::{self, Forgetful},
+    pipeline::changes,
     startup::AppState,
     storage::api_keys::{self, ApiKeyRow},
 };
@@ -92,8 +92,8 @@ pub async fn revoke(
     let row = api_keys::revoke(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
-    state.api_keys.forget(&row.prefix).await;
-    changes::announce(
+    changes::forget_everywhere(
+        &*state.api_keys,
         &state.redis,
         &state.keys.key_changes(),
         &[&row.prefix],

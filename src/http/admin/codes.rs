@@ -15,7 +15,7 @@ use crate::{
         pagination,
         wire::{nullable, reference_id},
     },
-    pipeline::changes::{self, Forgetful},
+    pipeline::changes,
     startup::AppState,
     storage::{
         campaigns,
@@ -300,8 +300,8 @@ pub async fn patch(
     let terms = body.into_inner().apply(current.into(), redemptions)?;
     let updated = codes::update(&mut tx, id, &terms).await?;
     tx.commit().await.map_err(ApiError::internal)?;
-    state.code_terms.forget(code.as_str()).await;
-    changes::announce(
+    changes::forget_everywhere(
+        &*state.code_terms,
         &state.redis,
         &state.keys.code_changes(),
         &[code.as_str()],

@@ -24,7 +24,7 @@ use crate::{
         pagination,
         wire::{nullable, path_id, reference_id, List},
     },
-    pipeline::changes::{self, Forgetful},
+    pipeline::changes,
     startup::AppState,
     storage::{
         campaigns::{self, Campaign},
@@ -214,10 +214,14 @@ impl PatchLink {
 /// Drops cached copies of these slugs here and in every other process, so redirects follow
 /// a change at once (a slug that was unknown may be cached as unknown).
 async fn announce(state: &AppState, slugs: &[&str]) {
-    for slug in slugs {
-        state.links.forget(slug).await;
-    }
-    changes::announce(&state.redis, &state.keys.link_changes(), slugs, "links").await;
+    changes::forget_everywhere(
+        &*state.links,
+        &state.redis,
+        &state.keys.link_changes(),
+        slugs,
+        "links",
+    )
+    .await;
 }
 
 fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, ApiError> {
