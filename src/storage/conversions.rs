@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::StorageError;
 use crate::{
     domain::attribution::Decision,
-    ids::id_string,
+    ids::{id_string, opt_id_string},
     pipeline::events::{ConversionEvent, Event, SCHEMA_VERSION},
 };
 
@@ -30,13 +30,6 @@ impl ConversionEventType {
     }
 }
 
-fn optional_id<S: serde::Serializer>(id: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match id {
-        Some(id) => s.serialize_str(&id.to_string()),
-        None => s.serialize_none(),
-    }
-}
-
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ConversionRow {
     #[serde(serialize_with = "id_string")]
@@ -49,11 +42,11 @@ pub struct ConversionRow {
     pub refunded_minor: i64,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub status: String,
-    #[serde(serialize_with = "optional_id")]
+    #[serde(serialize_with = "opt_id_string")]
     pub campaign_id: Option<i64>,
-    #[serde(serialize_with = "optional_id")]
+    #[serde(serialize_with = "opt_id_string")]
     pub influencer_id: Option<i64>,
-    #[serde(serialize_with = "optional_id")]
+    #[serde(serialize_with = "opt_id_string")]
     pub link_id: Option<i64>,
     pub via: Option<String>,
     pub rule: String,
@@ -351,9 +344,12 @@ pub async fn ingest_batch(
            INSERT INTO conversion_events (event_id, event_type, conversion_id, campaign_id,
                                           influencer_id, link_id, via, kind, amount_minor,
                                           discount_minor, currency, occurred_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
-                                $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
-                                $11::text[], $12::timestamptz[])
+           -- Unnested in the select list, as in `clicks::insert_batch`: `FROM unnest(…)`
+           -- would copy every array into a tuple store first.
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[]),
+                  unnest($4::bigint[]), unnest($5::bigint[]), unnest($6::bigint[]),
+                  unnest($7::text[]), unnest($8::text[]), unnest($9::bigint[]),
+                  unnest($10::bigint[]), unnest($11::text[]), unnest($12::timestamptz[])
            ON CONFLICT (event_id) DO NOTHING
            RETURNING event_type, campaign_id, influencer_id, via, amount_minor, discount_minor,
                      occurred_at),
