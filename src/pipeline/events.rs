@@ -89,6 +89,14 @@ pub struct ConversionEvent {
     pub currency: String,
     /// When the conversion happened (for a refund too: it nets out in the same hour).
     pub occurred_at: DateTime<Utc>,
+    /// The promo code the order used, if any (breakdowns by code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// This event stops the conversion from counting: a cancellation, or the refund that
+    /// brings the refunds up to the amount. Decided on the locked conversion row, so the
+    /// worker can net it out whatever order the events arrive in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub voids: bool,
 }
 
 impl Event {

@@ -1,4 +1,5 @@
-//! SQL of the click facts: `clicks`, `visitor_days`, `click_rollups`.
+//! SQL of the click facts: `clicks`, `visitor_days`, and their rollups `click_rollups`
+//! (link × hour) and `click_dim_rollups` (campaign × dimension × hour × value).
 //!
 //! A batch is written in one transaction the caller commits:
 //! 1. claim the visitor-days the batch's non-bot clicks open (first click of a visitor on a
@@ -59,7 +60,7 @@ pub async fn link_owners(
     Ok(rows.into_iter().map(|(id, c, i)| (id, (c, i))).collect())
 }
 
-/// Inserts the batch's clicks and adds exactly the inserted rows to the hourly rollups;
+/// Inserts the batch's clicks and adds exactly the inserted rows to both hourly rollups;
 /// `$on_conflict` is empty or `ON CONFLICT DO NOTHING`.
 ///
 /// Arrays are unnested in the select list: `FROM unnest(a, b, …)` materialises every array
@@ -81,20 +82,41 @@ macro_rules! insert_clicks_sql {
             $on_conflict,
             "
                RETURNING link_id, campaign_id, influencer_id, clicked_at, country, device,
-                         is_bot, is_unique),
+                         browser, os, referrer_host, trigger, is_bot, is_unique),
              rolled AS (
-               INSERT INTO click_rollups AS r (link_id, hour, country, device, campaign_id,
-                                               influencer_id, clicks, unique_clicks, bot_clicks)
-               SELECT link_id, date_trunc('hour', clicked_at, 'UTC'), coalesce(country, ''),
-                      device, campaign_id, influencer_id,
+               INSERT INTO click_rollups AS r (link_id, hour, campaign_id, influencer_id,
+                                               clicks, unique_clicks, bot_clicks)
+               SELECT link_id, date_trunc('hour', clicked_at, 'UTC'), campaign_id,
+                      influencer_id, count(*) FILTER (WHERE NOT is_bot),
+                      count(*) FILTER (WHERE is_unique), count(*) FILTER (WHERE is_bot)
+               FROM inserted
+               GROUP BY 1, 2, 3, 4
+               ORDER BY 1, 2
+               ON CONFLICT (link_id, hour) DO UPDATE
+                 SET clicks = r.clicks + EXCLUDED.clicks,
+                     unique_clicks = r.unique_clicks + EXCLUDED.unique_clicks,
+                     bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks),
+             dims AS (
+               -- Ordered: batches of other shards update the same campaign rows, and taking
+               -- their locks in one order keeps them from deadlocking.
+               INSERT INTO click_dim_rollups AS d (campaign_id, dimension, hour, value, clicks,
+                                                   unique_clicks, bot_clicks)
+               SELECT campaign_id, dim.name, date_trunc('hour', clicked_at, 'UTC'), dim.value,
                       count(*) FILTER (WHERE NOT is_bot), count(*) FILTER (WHERE is_unique),
                       count(*) FILTER (WHERE is_bot)
                FROM inserted
-               GROUP BY 1, 2, 3, 4, 5, 6
-               ON CONFLICT (link_id, hour, country, device) DO UPDATE
-                 SET clicks = r.clicks + EXCLUDED.clicks,
-                     unique_clicks = r.unique_clicks + EXCLUDED.unique_clicks,
-                     bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks)
+               CROSS JOIN LATERAL (VALUES ('country', coalesce(country, '')),
+                                          ('device', device),
+                                          ('browser', coalesce(browser, '')),
+                                          ('os', coalesce(os, '')),
+                                          ('referrer', coalesce(referrer_host, '')),
+                                          ('trigger', trigger)) AS dim(name, value)
+               GROUP BY 1, 2, 3, 4
+               ORDER BY 1, 2, 3, 4
+               ON CONFLICT (campaign_id, dimension, hour, value) DO UPDATE
+                 SET clicks = d.clicks + EXCLUDED.clicks,
+                     unique_clicks = d.unique_clicks + EXCLUDED.unique_clicks,
+                     bot_clicks = d.bot_clicks + EXCLUDED.bot_clicks)
              SELECT count(*) FROM inserted"
         )
     };

@@ -173,12 +173,12 @@ pub async fn insert(
         return Ok(None);
     };
     let row = fetch(tx, id).await?;
-    let event = event_of(&row, format!("conversion:{id}"), row.amount_minor);
+    let event = event_of(&row, format!("conversion:{id}"), row.amount_minor, false);
     enqueue(tx, row.id, &Event::Conversion(event)).await?;
     Ok(Some(row))
 }
 
-fn event_of(row: &ConversionRow, id: String, amount_minor: i64) -> ConversionEvent {
+fn event_of(row: &ConversionRow, id: String, amount_minor: i64, voids: bool) -> ConversionEvent {
     ConversionEvent {
         v: SCHEMA_VERSION,
         id,
@@ -192,6 +192,8 @@ fn event_of(row: &ConversionRow, id: String, amount_minor: i64) -> ConversionEve
         discount_minor: row.discount_minor,
         currency: row.currency.clone(),
         occurred_at: row.occurred_at,
+        code: row.code.clone(),
+        voids,
     }
 }
 
@@ -262,7 +264,9 @@ pub async fn refund(
     .bind(this_refund)
     .fetch_one(&mut *tx)
     .await?;
-    let event = event_of(&row, format!("refund:{refund_id}"), this_refund);
+    // `row` is read after the update: this refund made the refunds reach the amount.
+    let voids = row.refunded_minor == row.amount_minor;
+    let event = event_of(&row, format!("refund:{refund_id}"), this_refund, voids);
     enqueue(&mut tx, row.id, &Event::Refund(event)).await?;
     tx.commit().await?;
     Ok(RefundOutcome::Refunded(Box::new(row)))
@@ -288,7 +292,10 @@ async fn cancel_where(
     };
     let row = fetch(tx, id).await?;
     let left = row.amount_minor - row.refunded_minor;
-    let event = event_of(&row, format!("cancellation:{id}"), left);
+    // A conversion refunded in full stopped counting with its last refund; one of no amount
+    // counted until now.
+    let voids = left > 0 || row.amount_minor == 0;
+    let event = event_of(&row, format!("cancellation:{id}"), left, voids);
     enqueue(tx, row.id, &Event::Cancellation(event)).await?;
     Ok(Some(row))
 }
@@ -339,39 +346,47 @@ pub async fn ingest_batch(
     let discounts: Vec<i64> = events.iter().map(|(_, e)| e.discount_minor).collect();
     let currencies: Vec<&str> = events.iter().map(|(_, e)| e.currency.as_str()).collect();
     let times: Vec<DateTime<Utc>> = events.iter().map(|(_, e)| e.occurred_at).collect();
+    let codes: Vec<Option<&str>> = events.iter().map(|(_, e)| e.code.as_deref()).collect();
+    let voids: Vec<bool> = events.iter().map(|(_, e)| e.voids).collect();
     let inserted: i64 = sqlx::query_scalar(
         "WITH inserted AS (
            INSERT INTO conversion_events (event_id, event_type, conversion_id, campaign_id,
                                           influencer_id, link_id, via, kind, amount_minor,
-                                          discount_minor, currency, occurred_at)
+                                          discount_minor, currency, occurred_at, code, voids)
            -- Unnested in the select list, as in `clicks::insert_batch`: `FROM unnest(…)`
            -- would copy every array into a tuple store first.
            SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[]),
                   unnest($4::bigint[]), unnest($5::bigint[]), unnest($6::bigint[]),
                   unnest($7::text[]), unnest($8::text[]), unnest($9::bigint[]),
-                  unnest($10::bigint[]), unnest($11::text[]), unnest($12::timestamptz[])
+                  unnest($10::bigint[]), unnest($11::text[]), unnest($12::timestamptz[]),
+                  unnest($13::text[]), unnest($14::bool[])
            ON CONFLICT (event_id) DO NOTHING
-           RETURNING event_type, campaign_id, influencer_id, via, amount_minor, discount_minor,
-                     occurred_at),
+           RETURNING event_type, campaign_id, influencer_id, via, kind, link_id, code,
+                     amount_minor, discount_minor, occurred_at, voids),
          rolled AS (
-           INSERT INTO conversion_rollups AS r (campaign_id, influencer_id, hour, via,
-                                                conversions, revenue_minor, discount_minor,
-                                                refunded_minor, cancelled)
+           INSERT INTO conversion_rollups AS r (campaign_id, influencer_id, hour, via, kind,
+                                                link_id, code, conversions, revenue_minor,
+                                                discount_minor, refunded_minor, cancelled,
+                                                voided)
            SELECT campaign_id, influencer_id, date_trunc('hour', occurred_at, 'UTC'), via,
+                  kind, coalesce(link_id, 0), coalesce(code, ''),
                   count(*) FILTER (WHERE event_type = 'conversion'),
                   coalesce(sum(amount_minor) FILTER (WHERE event_type = 'conversion'), 0),
                   coalesce(sum(discount_minor) FILTER (WHERE event_type = 'conversion'), 0),
                   coalesce(sum(amount_minor) FILTER (WHERE event_type <> 'conversion'), 0),
-                  count(*) FILTER (WHERE event_type = 'cancellation')
+                  count(*) FILTER (WHERE event_type = 'cancellation'),
+                  count(*) FILTER (WHERE voids)
            FROM inserted
            WHERE campaign_id IS NOT NULL AND influencer_id IS NOT NULL AND via IS NOT NULL
-           GROUP BY 1, 2, 3, 4
-           ON CONFLICT (campaign_id, influencer_id, hour, via) DO UPDATE
+           GROUP BY 1, 2, 3, 4, 5, 6, 7
+           ORDER BY 1, 2, 3, 4, 5, 6, 7
+           ON CONFLICT (campaign_id, influencer_id, hour, via, kind, link_id, code) DO UPDATE
              SET conversions = r.conversions + EXCLUDED.conversions,
                  revenue_minor = r.revenue_minor + EXCLUDED.revenue_minor,
                  discount_minor = r.discount_minor + EXCLUDED.discount_minor,
                  refunded_minor = r.refunded_minor + EXCLUDED.refunded_minor,
-                 cancelled = r.cancelled + EXCLUDED.cancelled)
+                 cancelled = r.cancelled + EXCLUDED.cancelled,
+                 voided = r.voided + EXCLUDED.voided)
          SELECT count(*) FROM inserted",
     )
     .bind(&ids)
@@ -386,6 +401,8 @@ pub async fn ingest_batch(
     .bind(&discounts)
     .bind(&currencies)
     .bind(&times)
+    .bind(&codes)
+    .bind(&voids)
     .fetch_one(&mut **tx)
     .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))

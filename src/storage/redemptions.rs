@@ -205,6 +205,8 @@ pub async fn redeem(
             discount_minor: discount,
             currency: code.currency.clone(),
             occurred_at: now,
+            code: Some(new.code.clone()),
+            voids: false,
         };
         serde_json::to_value(Event::Conversion(event)).unwrap_or_default()
     });

@@ -90,11 +90,13 @@ impl Shop {
         panic!("the outbox was not relayed");
     }
 
-    async fn rollup(&self) -> (i64, i64, i64, i64, i64) {
+    /// Conversions, revenue, discount, refunded, cancelled, voided (no longer counted).
+    async fn rollup(&self) -> (i64, i64, i64, i64, i64, i64) {
         sqlx::query_as(
             "SELECT coalesce(sum(conversions), 0)::bigint, coalesce(sum(revenue_minor), 0)::bigint,
                     coalesce(sum(discount_minor), 0)::bigint,
-                    coalesce(sum(refunded_minor), 0)::bigint, coalesce(sum(cancelled), 0)::bigint
+                    coalesce(sum(refunded_minor), 0)::bigint, coalesce(sum(cancelled), 0)::bigint,
+                    coalesce(sum(voided), 0)::bigint
              FROM conversion_rollups",
         )
         .fetch_one(&self.app.db)
@@ -322,7 +324,7 @@ async fn conversion_events_reach_postgres_once_across_a_worker_crash() {
         .await
         .unwrap();
     assert_eq!(events, 4, "three conversions and one refund");
-    assert_eq!(shop.rollup().await, (2, 7000, 1000, 500, 0));
+    assert_eq!(shop.rollup().await, (2, 7000, 1000, 500, 0, 0));
 }
 
 #[tokio::test]
@@ -378,6 +380,44 @@ async fn a_refund_ingested_before_its_conversion_still_nets_out() {
         shop.worker("w", None).await.drain().await.unwrap();
     }
 
-    // 8000 revenue, 3000 refunded, the remaining 5000 cancelled: nets to zero
-    assert_eq!(shop.rollup().await, (1, 8000, 0, 8000, 1));
+    // 8000 revenue, 3000 refunded, the remaining 5000 cancelled: nets to zero, and the
+    // conversion no longer counts
+    assert_eq!(shop.rollup().await, (1, 8000, 0, 8000, 1, 1));
+}
+
+#[tokio::test]
+async fn a_conversion_stops_counting_once_whatever_ends_it() {
+    let shop = Shop::open().await;
+    shop.code("EMMA", json!({})).await;
+    let coded = |order_id: &str, amount: i64| {
+        let mut body = sale(order_id, amount);
+        body["code"] = json!("EMMA");
+        body
+    };
+    // Refunded in two parts, then cancelled: only the refund that reaches the amount voids
+    shop.convert(coded("full-refund", 1000)).await;
+    for amount in [400, 600] {
+        shop.call(
+            "/v1/conversions/full-refund/refunds",
+            Some(json!({"amount_minor": amount})),
+        )
+        .await;
+    }
+    shop.call("/v1/conversions/full-refund/cancel", None).await;
+    // A lead of no amount: cancelling it voids it
+    let mut lead = coded("lead", 0);
+    lead["kind"] = json!("lead");
+    shop.convert(lead).await;
+    shop.call("/v1/conversions/lead/cancel", None).await;
+    // Partly refunded only: still counts
+    shop.convert(coded("partial", 500)).await;
+    shop.call(
+        "/v1/conversions/partial/refunds",
+        Some(json!({"amount_minor": 100})),
+    )
+    .await;
+    shop.outbox_drained().await;
+    shop.worker("w", None).await.drain().await.unwrap();
+
+    assert_eq!(shop.rollup().await, (3, 1500, 0, 1100, 2, 2));
 }
