@@ -36,6 +36,9 @@ pub struct Settings {
     pub spool_dir: PathBuf,
     /// How long a reserved redemption holds its slot before it is released automatically.
     pub hold_seconds: u32,
+    /// An influencer below this percentage of the campaign average, or of their own
+    /// target, is flagged `underperforming` in reports.
+    pub underperforming_percent: u32,
 }
 
 /// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
@@ -201,6 +204,12 @@ impl Settings {
             stream_shards: parse_number(vars, "ATTRIB_STREAM_SHARDS", 4, 1..=256)?,
             spool_dir: PathBuf::from(get("ATTRIB_SPOOL_DIR").unwrap_or("spool")),
             hold_seconds: parse_number(vars, "ATTRIB_HOLD_SECONDS", 1800, 1..=7 * 86_400)?,
+            underperforming_percent: parse_number(
+                vars,
+                "ATTRIB_UNDERPERFORMING_PERCENT",
+                50,
+                0..=100,
+            )?,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod discount;
 pub mod kpi;
 pub mod link;
 pub mod money;
+pub mod report;
 pub mod slug;
 pub mod text;
 pub mod time;

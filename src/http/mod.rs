@@ -4,6 +4,7 @@
 //! - `health`: `/healthz`, `/readyz`, `/metrics` (public)
 //! - `admin::*`: management API under `/v1` (admin scope)
 //! - `checkout::*`: code validation and redemptions under `/v1` (checkout scope)
+//! - `reports::*`: the analyst reports under `/v1/reports` (analyst scope)
 //! - `crate::redirect`: `GET /{slug}`, the public redirect
 
 pub mod admin;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod health;
 pub mod key_cache;
 pub mod pagination;
+pub mod reports;
 pub mod wire;
 
 use actix_web::{
@@ -43,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .wrap(from_fn(auth::authenticate))
             .configure(admin::configure)
             .configure(checkout::configure)
+            .configure(reports::configure)
             .default_service(web::to(not_found)),
     )
     .service(resource("/{slug}/qr.{format}").get(crate::redirect::qr::image))

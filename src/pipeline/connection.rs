@@ -37,7 +37,7 @@ impl SharedConnection {
         }
     }
 
-    async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
+    pub async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
         let mut slot = self.conn.lock().await;
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());
@@ -45,6 +45,11 @@ impl SharedConnection {
         let conn = connect(&self.client, TIMEOUT, Some(TIMEOUT)).await?;
         *slot = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// Drops the connection after a failure: the next call reconnects.
+    pub async fn forget(&self) {
+        *self.conn.lock().await = None;
     }
 
     /// `INCR key`; `None` when Redis cannot answer.
@@ -57,7 +62,7 @@ impl SharedConnection {
         {
             Ok(n) => Some(n),
             Err(_) => {
-                *self.conn.lock().await = None;
+                self.forget().await;
                 None
             }
         }

@@ -5,6 +5,7 @@ pub mod changes;
 pub mod connection;
 pub mod events;
 pub mod keys;
+pub mod lag;
 pub mod outbox;
 pub mod producer;
 pub mod spool;

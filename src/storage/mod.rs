@@ -17,6 +17,7 @@ pub mod links;
 pub mod posts;
 pub mod redeemer;
 pub mod redemptions;
+pub mod reports;
 
 use std::time::Duration;
 

@@ -1,0 +1,386 @@
+//! The arithmetic of reports (DESIGN.md section 6): what is added up (a [`Tally`]), what it
+//! cost under an enrollment's terms ([`Cost`]), and the ratios read from both ([`Kpis`]).
+//! Ratios are computed when reading, never stored, and are `None` (JSON `null`) when their
+//! denominator is zero.
+
+use std::{collections::BTreeMap, ops::AddAssign};
+
+use serde::Serialize;
+
+/// Numerators and denominators of one influencer, or of a whole campaign.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Non-bot clicks.
+    pub clicks: i64,
+    /// First non-bot click of a visitor on a link per UTC day: the billable clicks.
+    pub unique_clicks: i64,
+    pub bot_clicks: i64,
+    pub impressions: i64,
+    pub reach: i64,
+    /// The part of `impressions` and `reach` whose latest snapshot is self-reported.
+    pub unverified_impressions: i64,
+    pub unverified_reach: i64,
+    /// Likes + comments + shares + saves.
+    pub engagements: i64,
+    pub posts: i64,
+    /// Attributed sales, less the cancelled and the fully refunded.
+    pub conversions: i64,
+    /// Every attributed conversion's amount, net of refunds and cancellations.
+    pub revenue_minor: i64,
+    pub discount_minor: i64,
+    pub refunded_minor: i64,
+    /// Attributed conversions of every kind (sales too), less the cancelled and refunded.
+    pub conversions_by_kind: BTreeMap<String, i64>,
+}
+
+impl AddAssign<&Tally> for Tally {
+    fn add_assign(&mut self, other: &Tally) {
+        self.clicks += other.clicks;
+        self.unique_clicks += other.unique_clicks;
+        self.bot_clicks += other.bot_clicks;
+        self.impressions += other.impressions;
+        self.reach += other.reach;
+        self.unverified_impressions += other.unverified_impressions;
+        self.unverified_reach += other.unverified_reach;
+        self.engagements += other.engagements;
+        self.posts += other.posts;
+        self.conversions += other.conversions;
+        self.revenue_minor += other.revenue_minor;
+        self.discount_minor += other.discount_minor;
+        self.refunded_minor += other.refunded_minor;
+        for (kind, n) in &other.conversions_by_kind {
+            *self.conversions_by_kind.entry(kind.clone()).or_default() += n;
+        }
+    }
+}
+
+/// An enrollment's compensation terms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compensation {
+    pub flat_fee_minor: i64,
+    /// The flat fee is owed per post rather than once for the campaign.
+    pub flat_fee_per_post: bool,
+    pub cpc_minor: i64,
+    pub cpa_minor: i64,
+    pub revenue_share_bps: i32,
+}
+
+/// Cost by component, in the campaign currency's minor units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    pub flat_fees_minor: i64,
+    /// CPC × billable (unique) clicks.
+    pub click_fees_minor: i64,
+    /// CPA × conversions.
+    pub conversion_fees_minor: i64,
+    /// Revenue share × net revenue, rounded half up to a minor unit.
+    pub revenue_share_minor: i64,
+    pub cost_lines_minor: i64,
+}
+
+impl Cost {
+    pub fn total(&self) -> i64 {
+        self.flat_fees_minor
+            + self.click_fees_minor
+            + self.conversion_fees_minor
+            + self.revenue_share_minor
+            + self.cost_lines_minor
+    }
+}
+
+impl AddAssign<&Cost> for Cost {
+    fn add_assign(&mut self, other: &Cost) {
+        self.flat_fees_minor += other.flat_fees_minor;
+        self.click_fees_minor += other.click_fees_minor;
+        self.conversion_fees_minor += other.conversion_fees_minor;
+        self.revenue_share_minor += other.revenue_share_minor;
+        self.cost_lines_minor += other.cost_lines_minor;
+    }
+}
+
+impl Compensation {
+    /// What the terms cost for `tally`. A per-campaign flat fee is owed when
+    /// `campaign_fee_due` (the report's range holds the campaign's start), a per-post one
+    /// for each post in the range.
+    pub fn cost(&self, tally: &Tally, campaign_fee_due: bool, cost_lines_minor: i64) -> Cost {
+        let flat_fees_minor = if self.flat_fee_per_post {
+            self.flat_fee_minor.saturating_mul(tally.posts)
+        } else if campaign_fee_due {
+            self.flat_fee_minor
+        } else {
+            0
+        };
+        Cost {
+            flat_fees_minor,
+            click_fees_minor: self.cpc_minor.saturating_mul(tally.unique_clicks),
+            conversion_fees_minor: self.cpa_minor.saturating_mul(tally.conversions),
+            revenue_share_minor: share(tally.revenue_minor, self.revenue_share_bps),
+            cost_lines_minor,
+        }
+    }
+}
+
+/// `amount × bps / 10 000`, rounded half up (amounts are never negative).
+fn share(amount_minor: i64, bps: i32) -> i64 {
+    let exact = i128::from(amount_minor) * i128::from(bps);
+    i64::try_from((exact + 5_000).div_euclid(10_000)).unwrap_or(i64::MAX)
+}
+
+/// A money amount divided by a count, rounded half up to a minor unit.
+fn per(amount_minor: i64, count: i64) -> Option<i64> {
+    (count != 0).then(|| {
+        let (a, c) = (i128::from(amount_minor), i128::from(count));
+        i64::try_from((2 * a + c).div_euclid(2 * c)).unwrap_or(i64::MAX)
+    })
+}
+
+fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator != 0.0).then(|| numerator / denominator)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Kpis {
+    pub ctr: Option<f64>,
+    pub engagement_rate: Option<f64>,
+    pub cvr: Option<f64>,
+    pub aov_minor: Option<i64>,
+    pub epc_minor: Option<i64>,
+    pub cpa_minor: Option<i64>,
+    pub cpc_minor: Option<i64>,
+    pub cpe_minor: Option<i64>,
+    pub roas: Option<f64>,
+    pub roi: Option<f64>,
+    pub budget_used: Option<f64>,
+}
+
+impl Kpis {
+    /// `margin_bps`: the campaign's gross margin (none: revenue counts in full);
+    /// `budget_minor`: what `budget_used` is a share of.
+    pub fn of(
+        t: &Tally,
+        cost_minor: i64,
+        margin_bps: Option<i32>,
+        budget_minor: Option<i64>,
+    ) -> Kpis {
+        let revenue = t.revenue_minor as f64;
+        let cost = cost_minor as f64;
+        let margin = margin_bps.map_or(1.0, |bps| f64::from(bps) / 10_000.0);
+        let engaged_audience = if t.reach != 0 { t.reach } else { t.impressions };
+        Kpis {
+            ctr: ratio(t.clicks as f64, t.impressions as f64),
+            engagement_rate: ratio(t.engagements as f64, engaged_audience as f64),
+            cvr: ratio(t.conversions as f64, t.unique_clicks as f64),
+            aov_minor: per(t.revenue_minor, t.conversions),
+            epc_minor: per(t.revenue_minor, t.clicks),
+            cpa_minor: per(cost_minor, t.conversions),
+            cpc_minor: per(cost_minor, t.clicks),
+            cpe_minor: per(cost_minor, t.engagements),
+            roas: ratio(revenue, cost),
+            roi: ratio(revenue * margin - cost, cost),
+            budget_used: budget_minor.and_then(|b| ratio(cost, b as f64)),
+        }
+    }
+}
+
+/// The value of a KPI by its wire name (`kpi::NAMES`), as a number to rank or compare.
+pub fn metric(name: &str, t: &Tally, cost_minor: i64, k: &Kpis) -> Option<f64> {
+    let count = |n: i64| Some(n as f64);
+    let money = |m: Option<i64>| m.map(|v| v as f64);
+    match name {
+        "clicks" => count(t.clicks),
+        "unique_clicks" => count(t.unique_clicks),
+        "bot_clicks" => count(t.bot_clicks),
+        "impressions" => count(t.impressions),
+        "reach" => count(t.reach),
+        "engagements" => count(t.engagements),
+        "conversions" => count(t.conversions),
+        "revenue_minor" => count(t.revenue_minor),
+        "discount_minor" => count(t.discount_minor),
+        "cost_minor" => count(cost_minor),
+        "ctr" => k.ctr,
+        "engagement_rate" => k.engagement_rate,
+        "cvr" => k.cvr,
+        "aov_minor" => money(k.aov_minor),
+        "epc_minor" => money(k.epc_minor),
+        "cpa_minor" => money(k.cpa_minor),
+        "cpc_minor" => money(k.cpc_minor),
+        "cpe_minor" => money(k.cpe_minor),
+        "roas" => k.roas,
+        "roi" => k.roi,
+        "budget_used" => k.budget_used,
+        _ => None,
+    }
+}
+
+/// Costs per result: less is better, so a target on one is met from below.
+fn lower_is_better(name: &str) -> bool {
+    matches!(name, "cpa_minor" | "cpc_minor" | "cpe_minor" | "cost_minor")
+}
+
+/// How far `value` has come towards `target`: 1.0 is the target reached. For costs per
+/// result, the target over the value (a CPA of half the target is progress 2.0).
+pub fn progress(name: &str, value: Option<f64>, target: f64) -> Option<f64> {
+    let value = value?;
+    if lower_is_better(name) {
+        ratio(target, value)
+    } else {
+        ratio(value, target)
+    }
+}
+
+/// The KPI a campaign goal is measured by.
+pub fn goal_metric(goal: &str) -> &'static str {
+    match goal {
+        "awareness" => "impressions",
+        "traffic" => "clicks",
+        "revenue" => "revenue_minor",
+        _ => "conversions",
+    }
+}
+
+/// Competition ranks ("1224") of `values`, highest first; `None` ranks last.
+pub fn ranks(values: &[Option<f64>]) -> Vec<usize> {
+    values
+        .iter()
+        .map(|v| {
+            1 + values
+                .iter()
+                .filter(|other| match (other, v) {
+                    (Some(o), Some(v)) => o > v,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                })
+                .count()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally() -> Tally {
+        Tally {
+            clicks: 300,
+            unique_clicks: 200,
+            bot_clicks: 7,
+            impressions: 10_000,
+            reach: 8_000,
+            engagements: 400,
+            posts: 2,
+            conversions: 10,
+            revenue_minor: 50_000,
+            ..Tally::default()
+        }
+    }
+
+    #[test]
+    fn cost_adds_every_component_of_the_terms() {
+        let terms = Compensation {
+            flat_fee_minor: 10_000,
+            flat_fee_per_post: false,
+            cpc_minor: 5,
+            cpa_minor: 100,
+            revenue_share_bps: 1_000,
+        };
+        let cost = terms.cost(&tally(), true, 2_500);
+        assert_eq!(
+            cost,
+            Cost {
+                flat_fees_minor: 10_000,
+                click_fees_minor: 1_000,
+                conversion_fees_minor: 1_000,
+                revenue_share_minor: 5_000,
+                cost_lines_minor: 2_500,
+            }
+        );
+        assert_eq!(cost.total(), 19_500);
+        // Outside the campaign's start, the campaign fee is not owed; per post, it is
+        assert_eq!(terms.cost(&tally(), false, 0).flat_fees_minor, 0);
+        let per_post = Compensation {
+            flat_fee_per_post: true,
+            ..terms
+        };
+        assert_eq!(per_post.cost(&tally(), false, 0).flat_fees_minor, 20_000);
+    }
+
+    #[test]
+    fn shares_and_averages_round_half_up() {
+        assert_eq!(share(15, 1_000), 2); // 1.5
+        assert_eq!(share(14, 1_000), 1); // 1.4
+        assert_eq!(per(5, 2), Some(3)); // 2.5
+        assert_eq!(per(7, 3), Some(2)); // 2.33
+        assert_eq!(per(5, 0), None);
+    }
+
+    #[test]
+    fn kpis_follow_the_design_formulas() {
+        let k = Kpis::of(&tally(), 20_000, Some(4_000), Some(100_000));
+        assert_eq!(k.ctr, Some(0.03));
+        assert_eq!(k.engagement_rate, Some(0.05));
+        assert_eq!(k.cvr, Some(0.05));
+        assert_eq!(k.aov_minor, Some(5_000));
+        assert_eq!(k.epc_minor, Some(167)); // 166.67
+        assert_eq!(k.cpa_minor, Some(2_000));
+        assert_eq!(k.cpc_minor, Some(67)); // 66.67
+        assert_eq!(k.cpe_minor, Some(50));
+        assert_eq!(k.roas, Some(2.5));
+        assert_eq!(k.roi, Some(0.0)); // 50 000 × 0.4 − 20 000 = 0
+        assert_eq!(k.budget_used, Some(0.2));
+    }
+
+    #[test]
+    fn a_zero_denominator_gives_none_never_nan() {
+        let k = Kpis::of(&Tally::default(), 0, None, Some(0));
+        assert_eq!(
+            k,
+            Kpis {
+                ctr: None,
+                engagement_rate: None,
+                cvr: None,
+                aov_minor: None,
+                epc_minor: None,
+                cpa_minor: None,
+                cpc_minor: None,
+                cpe_minor: None,
+                roas: None,
+                roi: None,
+                budget_used: None,
+            }
+        );
+        // Engagement rate falls back to impressions when no reach is known
+        let no_reach = Tally {
+            reach: 0,
+            ..tally()
+        };
+        assert_eq!(
+            Kpis::of(&no_reach, 0, None, None).engagement_rate,
+            Some(0.04)
+        );
+    }
+
+    #[test]
+    fn progress_towards_a_cost_target_is_met_from_below() {
+        assert_eq!(progress("conversions", Some(5.0), 10.0), Some(0.5));
+        assert_eq!(progress("cpa_minor", Some(500.0), 1_000.0), Some(2.0));
+        assert_eq!(progress("cpa_minor", None, 1_000.0), None);
+        assert_eq!(progress("clicks", Some(5.0), 0.0), None);
+    }
+
+    #[test]
+    fn ranks_share_places_on_ties_and_put_unknowns_last() {
+        assert_eq!(
+            ranks(&[Some(3.0), Some(9.0), None, Some(3.0)]),
+            vec![2, 1, 4, 2]
+        );
+    }
+
+    #[test]
+    fn every_target_metric_has_a_value() {
+        let t = tally();
+        let k = Kpis::of(&t, 1_000, None, Some(10_000));
+        for name in super::super::kpi::NAMES {
+            assert!(metric(name, &t, 1_000, &k).is_some(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The analyst reports (analyst or admin scope), all read from the rollups:
+//! - `GET /v1/reports/campaigns/{id}`: totals, KPIs, cost by component, goal and budget;
+//! - `GET /v1/reports/campaigns/{id}/influencers`: the same per enrolled influencer, ranked;
+//! - `GET /v1/reports/timeseries`: hour or day buckets in the asked time zone;
+//! - `GET /v1/reports/breakdown`: clicks by a click dimension, link or code.
+//!
+//! Each takes `from`, `to`, `tz` and `format=csv` ([`params`]).
+
+mod breakdown;
+mod csv;
+pub mod params;
+mod scorecard;
+mod series;
+
+use actix_web::web;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::{error::ApiError, resource};
+use crate::{
+    pipeline::lag,
+    startup::AppState,
+    storage::{campaigns, campaigns::Campaign, reports},
+};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/reports/campaigns/{id}").get(scorecard::campaign_report))
+        .service(resource("/reports/campaigns/{id}/influencers").get(scorecard::influencer_report))
+        .service(resource("/reports/timeseries").get(series::timeseries))
+        .service(resource("/reports/breakdown").get(breakdown::breakdown));
+}
+
+/// A campaign named by a path or query id; ids are opaque, so a malformed one is simply
+/// not found.
+async fn campaign(state: &AppState, raw_id: &str) -> Result<Campaign, ApiError> {
+    let id = raw_id
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found("campaign"))?;
+    campaigns::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("campaign"))
+}
+
+/// The default period of a campaign's reports: its dates, up to now while it runs.
+fn campaign_period(campaign: &Campaign, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let to = campaign.ends_at.unwrap_or(now);
+    // A campaign that has not started yet still has a (first) hour to report on.
+    (
+        campaign.starts_at,
+        to.max(campaign.starts_at + Duration::hours(1)),
+    )
+}
+
+/// How fresh a report is: when it was computed, and how long the oldest event not yet in
+/// the rollups has been waiting (in a stream or in the outbox); `None` when that cannot
+/// be told (Redis unreachable).
+#[derive(Debug, Serialize)]
+struct Freshness {
+    as_of: DateTime<Utc>,
+    ingest_lag_seconds: Option<f64>,
+}
+
+async fn freshness(state: &AppState) -> Freshness {
+    let as_of = Utc::now();
+    let waiting_since = async {
+        let mut conn = state.redis_commands.connection().await.ok()?;
+        let streamed = match lag::oldest_unacknowledged(&mut conn, &state.keys).await {
+            Ok(oldest) => oldest,
+            Err(_) => {
+                state.redis_commands.forget().await;
+                return None;
+            }
+        };
+        let outboxed = reports::oldest_outbox_event(&state.db).await.ok()?;
+        Some(streamed.into_iter().chain(outboxed).min())
+    };
+    let ingest_lag_seconds = waiting_since.await.map(|oldest| {
+        oldest.map_or(0.0, |t| {
+            (as_of - t).num_milliseconds().max(0) as f64 / 1000.0
+        })
+    });
+    Freshness {
+        as_of,
+        ingest_lag_seconds,
+    }
+}

@@ -1,0 +1,366 @@
+//! The reads behind the analyst reports. Clicks and conversions come from the hourly
+//! rollups only, so a report's cost grows with hours × links (or × dimension values),
+//! never with the number of raw events; posts, metric snapshots and cost lines are
+//! configuration-sized tables read as they are.
+//!
+//! Every range is `[from, to)` on whole UTC hours: the caller rounds it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::StorageError;
+use crate::domain::report::{Compensation, Tally};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Range {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// An enrolled influencer with the terms reports need.
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    pub influencer_id: i64,
+    pub handle: String,
+    pub compensation: Compensation,
+    pub target_metric: Option<String>,
+    pub target_value: Option<f64>,
+}
+
+pub async fn enrolled(db: &PgPool, campaign_id: i64) -> Result<Vec<Enrolled>, StorageError> {
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        i64,
+        String,
+        i64,
+        String,
+        i64,
+        i64,
+        i32,
+        Option<String>,
+        Option<f64>,
+    )> = sqlx::query_as(
+        "SELECT e.influencer_id, i.handle, e.flat_fee_minor, e.flat_fee_basis, e.cpc_minor,
+                    e.cpa_minor, e.revenue_share_bps, e.target_metric, e.target_value
+             FROM enrollments e JOIN influencers i ON i.id = e.influencer_id
+             WHERE e.campaign_id = $1
+             ORDER BY i.handle",
+    )
+    .bind(campaign_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(influencer_id, handle, flat, basis, cpc, cpa, share, metric, value)| Enrolled {
+                influencer_id,
+                handle,
+                compensation: Compensation {
+                    flat_fee_minor: flat,
+                    flat_fee_per_post: basis == "post",
+                    cpc_minor: cpc,
+                    cpa_minor: cpa,
+                    revenue_share_bps: share,
+                },
+                target_metric: metric,
+                target_value: value,
+            },
+        )
+        .collect())
+}
+
+/// Everything a campaign's influencers add up to over `range`, per influencer.
+pub async fn tallies(
+    db: &PgPool,
+    campaign_id: i64,
+    range: Range,
+) -> Result<HashMap<i64, Tally>, StorageError> {
+    let mut tallies: HashMap<i64, Tally> = HashMap::new();
+
+    let clicks: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT influencer_id, sum(clicks)::bigint, sum(unique_clicks)::bigint,
+                sum(bot_clicks)::bigint
+         FROM click_rollups
+         WHERE campaign_id = $1 AND hour >= $2 AND hour < $3
+         GROUP BY influencer_id",
+    )
+    .bind(campaign_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?;
+    for (influencer, clicks, unique, bots) in clicks {
+        let t = tallies.entry(influencer).or_default();
+        t.clicks = clicks;
+        t.unique_clicks = unique;
+        t.bot_clicks = bots;
+    }
+
+    let conversions: Vec<(i64, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT influencer_id, kind, sum(conversions - voided)::bigint,
+                sum(revenue_minor - refunded_minor)::bigint, sum(discount_minor)::bigint,
+                sum(refunded_minor)::bigint
+         FROM conversion_rollups
+         WHERE campaign_id = $1 AND hour >= $2 AND hour < $3
+         GROUP BY influencer_id, kind",
+    )
+    .bind(campaign_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?;
+    for (influencer, kind, counted, revenue, discount, refunded) in conversions {
+        let t = tallies.entry(influencer).or_default();
+        if kind == "sale" {
+            t.conversions += counted;
+        }
+        t.revenue_minor += revenue;
+        t.discount_minor += discount;
+        t.refunded_minor += refunded;
+        *t.conversions_by_kind.entry(kind).or_default() += counted;
+    }
+
+    // The latest snapshot of each post published in the range (a post without a publish
+    // date counts from when it was recorded).
+    let posts: Vec<(i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT p.influencer_id, count(*),
+                coalesce(sum(m.impressions), 0)::bigint, coalesce(sum(m.reach), 0)::bigint,
+                coalesce(sum(coalesce(m.likes, 0) + coalesce(m.comments, 0)
+                             + coalesce(m.shares, 0) + coalesce(m.saves, 0)), 0)::bigint,
+                coalesce(sum(m.impressions) FILTER (WHERE m.source = 'self_reported'), 0)::bigint,
+                coalesce(sum(m.reach) FILTER (WHERE m.source = 'self_reported'), 0)::bigint
+         FROM posts p
+         LEFT JOIN LATERAL (
+           SELECT impressions, reach, likes, comments, shares, saves, source
+           FROM post_metrics WHERE post_id = p.id
+           ORDER BY captured_at DESC, id DESC LIMIT 1) m ON true
+         WHERE p.campaign_id = $1
+           AND coalesce(p.published_at, p.created_at) >= $2
+           AND coalesce(p.published_at, p.created_at) < $3
+         GROUP BY p.influencer_id",
+    )
+    .bind(campaign_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?;
+    for (influencer, count, impressions, reach, engagements, unverified_i, unverified_r) in posts {
+        let t = tallies.entry(influencer).or_default();
+        t.posts = count;
+        t.impressions = impressions;
+        t.reach = reach;
+        t.engagements = engagements;
+        t.unverified_impressions = unverified_i;
+        t.unverified_reach = unverified_r;
+    }
+    Ok(tallies)
+}
+
+/// Cost lines incurred in the range: per influencer, and campaign-wide (key `None`).
+pub async fn cost_lines(
+    db: &PgPool,
+    campaign_id: i64,
+    range: Range,
+) -> Result<HashMap<Option<i64>, i64>, StorageError> {
+    let rows: Vec<(Option<i64>, i64)> = sqlx::query_as(
+        "SELECT influencer_id, sum(amount_minor)::bigint FROM cost_lines
+         WHERE campaign_id = $1 AND incurred_at >= $2 AND incurred_at < $3
+         GROUP BY influencer_id",
+    )
+    .bind(campaign_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// What a time series is narrowed to; the campaign is always known.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesFilter {
+    pub campaign_id: i64,
+    pub influencer_id: Option<i64>,
+    pub link_id: Option<i64>,
+}
+
+/// One hour of a time series.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HourTally {
+    pub clicks: i64,
+    pub unique_clicks: i64,
+    pub bot_clicks: i64,
+    pub conversions: i64,
+    pub revenue_minor: i64,
+}
+
+/// Clicks and sales per UTC hour; hours with nothing are absent.
+pub async fn hourly(
+    db: &PgPool,
+    filter: SeriesFilter,
+    range: Range,
+) -> Result<Vec<(DateTime<Utc>, HourTally)>, StorageError> {
+    let mut hours: HashMap<DateTime<Utc>, HourTally> = HashMap::new();
+    let clicks: Vec<(DateTime<Utc>, i64, i64, i64)> = sqlx::query_as(
+        "SELECT hour, sum(clicks)::bigint, sum(unique_clicks)::bigint, sum(bot_clicks)::bigint
+         FROM click_rollups
+         WHERE campaign_id = $1 AND hour >= $4 AND hour < $5
+           AND ($2::bigint IS NULL OR influencer_id = $2)
+           AND ($3::bigint IS NULL OR link_id = $3)
+         GROUP BY hour",
+    )
+    .bind(filter.campaign_id)
+    .bind(filter.influencer_id)
+    .bind(filter.link_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?;
+    for (hour, clicks, unique, bots) in clicks {
+        let h = hours.entry(hour).or_default();
+        h.clicks = clicks;
+        h.unique_clicks = unique;
+        h.bot_clicks = bots;
+    }
+    let sales: Vec<(DateTime<Utc>, i64, i64)> = sqlx::query_as(
+        "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
+                sum(revenue_minor - refunded_minor)::bigint
+         FROM conversion_rollups
+         WHERE campaign_id = $1 AND hour >= $4 AND hour < $5
+           AND ($2::bigint IS NULL OR influencer_id = $2)
+           AND ($3::bigint IS NULL OR link_id = $3)
+         GROUP BY hour",
+    )
+    .bind(filter.campaign_id)
+    .bind(filter.influencer_id)
+    .bind(filter.link_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?;
+    for (hour, conversions, revenue) in sales {
+        let h = hours.entry(hour).or_default();
+        h.conversions = conversions;
+        h.revenue_minor = revenue;
+    }
+    let mut hours: Vec<_> = hours.into_iter().collect();
+    hours.sort_unstable_by_key(|(hour, _)| *hour);
+    Ok(hours)
+}
+
+/// Clicks per value of one click dimension (`country`, `device`, `browser`, `os`,
+/// `referrer`, `trigger`); `''` is the unknown value. Most clicks first.
+pub async fn clicks_by_dimension(
+    db: &PgPool,
+    campaign_id: i64,
+    dimension: &str,
+    range: Range,
+) -> Result<Vec<(String, i64, i64, i64)>, StorageError> {
+    Ok(sqlx::query_as(
+        "SELECT value, sum(clicks)::bigint AS clicks, sum(unique_clicks)::bigint,
+                sum(bot_clicks)::bigint
+         FROM click_dim_rollups
+         WHERE campaign_id = $1 AND dimension = $2 AND hour >= $3 AND hour < $4
+         GROUP BY value
+         ORDER BY clicks DESC, value",
+    )
+    .bind(campaign_id)
+    .bind(dimension)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?)
+}
+
+/// One link of a campaign with what it brought in the range.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkLine {
+    pub link_id: i64,
+    pub slug: String,
+    pub influencer_id: i64,
+    pub clicks: i64,
+    pub unique_clicks: i64,
+    pub bot_clicks: i64,
+    /// Sales credited through a click on this link.
+    pub conversions: i64,
+    pub revenue_minor: i64,
+}
+
+pub async fn by_link(
+    db: &PgPool,
+    campaign_id: i64,
+    range: Range,
+) -> Result<Vec<LinkLine>, StorageError> {
+    Ok(sqlx::query_as(
+        "WITH c AS (
+           SELECT link_id, sum(clicks)::bigint AS clicks,
+                  sum(unique_clicks)::bigint AS unique_clicks, sum(bot_clicks)::bigint AS bot_clicks
+           FROM click_rollups WHERE campaign_id = $1 AND hour >= $2 AND hour < $3
+           GROUP BY link_id),
+         v AS (
+           SELECT link_id,
+                  coalesce(sum(conversions - voided) FILTER (WHERE kind = 'sale'), 0)::bigint
+                    AS conversions,
+                  sum(revenue_minor - refunded_minor)::bigint AS revenue_minor
+           FROM conversion_rollups
+           WHERE campaign_id = $1 AND hour >= $2 AND hour < $3 AND link_id <> 0
+           GROUP BY link_id)
+         SELECT l.id AS link_id, l.slug, l.influencer_id,
+                coalesce(c.clicks, 0) AS clicks, coalesce(c.unique_clicks, 0) AS unique_clicks,
+                coalesce(c.bot_clicks, 0) AS bot_clicks,
+                coalesce(v.conversions, 0) AS conversions,
+                coalesce(v.revenue_minor, 0) AS revenue_minor
+         FROM links l
+         LEFT JOIN c ON c.link_id = l.id
+         LEFT JOIN v ON v.link_id = l.id
+         WHERE l.campaign_id = $1
+         ORDER BY clicks DESC, l.id",
+    )
+    .bind(campaign_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?)
+}
+
+/// One promo code of a campaign with the orders credited through it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CodeLine {
+    pub code: String,
+    pub influencer_id: i64,
+    pub conversions: i64,
+    pub revenue_minor: i64,
+    pub discount_minor: i64,
+}
+
+pub async fn by_code(
+    db: &PgPool,
+    campaign_id: i64,
+    range: Range,
+) -> Result<Vec<CodeLine>, StorageError> {
+    Ok(sqlx::query_as(
+        "SELECT code, influencer_id,
+                coalesce(sum(conversions - voided) FILTER (WHERE kind = 'sale'), 0)::bigint
+                  AS conversions,
+                sum(revenue_minor - refunded_minor)::bigint AS revenue_minor,
+                sum(discount_minor)::bigint AS discount_minor
+         FROM conversion_rollups
+         WHERE campaign_id = $1 AND hour >= $2 AND hour < $3 AND via = 'code' AND code <> ''
+         GROUP BY code, influencer_id
+         ORDER BY conversions DESC, code",
+    )
+    .bind(campaign_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(db)
+    .await?)
+}
+
+/// When the oldest conversion, refund or cancellation still waiting in the outbox was
+/// written; `None` when the outbox is empty.
+pub async fn oldest_outbox_event(db: &PgPool) -> Result<Option<DateTime<Utc>>, StorageError> {
+    Ok(sqlx::query_scalar("SELECT min(created_at) FROM outbox")
+        .fetch_one(db)
+        .await?)
+}
