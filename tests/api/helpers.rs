@@ -427,3 +427,48 @@ pub fn draining(
         parallel_writes: None,
     }
 }
+
+/// Click rollups must always equal a recount of the facts.
+pub async fn assert_rollups_match_facts(db: &PgPool) {
+    let mismatches: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+           SELECT link_id, date_trunc('hour', clicked_at, 'UTC') AS hour, campaign_id,
+                  influencer_id, count(*) FILTER (WHERE NOT is_bot) AS clicks,
+                  count(*) FILTER (WHERE is_unique) AS unique_clicks, count(*) FILTER (WHERE is_bot) AS bots
+           FROM clicks GROUP BY 1, 2, 3, 4) facts
+         FULL JOIN click_rollups r USING (link_id, hour, campaign_id, influencer_id)
+         WHERE facts.clicks IS DISTINCT FROM r.clicks
+            OR facts.unique_clicks IS DISTINCT FROM r.unique_clicks
+            OR facts.bots IS DISTINCT FROM r.bot_clicks",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        mismatches, 0,
+        "link rollups differ from a recount of clicks"
+    );
+    let mismatches: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+           SELECT campaign_id, dim.dimension, date_trunc('hour', clicked_at, 'UTC') AS hour,
+                  dim.value, count(*) FILTER (WHERE NOT is_bot) AS clicks,
+                  count(*) FILTER (WHERE is_unique) AS unique_clicks, count(*) FILTER (WHERE is_bot) AS bots
+           FROM clicks
+           CROSS JOIN LATERAL (VALUES ('country', coalesce(country, '')), ('device', device),
+                                      ('browser', coalesce(browser, '')), ('os', coalesce(os, '')),
+                                      ('referrer', coalesce(referrer_host, '')), ('trigger', trigger))
+                      AS dim(dimension, value)
+           GROUP BY 1, 2, 3, 4) facts
+         FULL JOIN click_dim_rollups r USING (campaign_id, dimension, hour, value)
+         WHERE facts.clicks IS DISTINCT FROM r.clicks
+            OR facts.unique_clicks IS DISTINCT FROM r.unique_clicks
+            OR facts.bots IS DISTINCT FROM r.bot_clicks",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        mismatches, 0,
+        "dimension rollups differ from a recount of clicks"
+    );
+}

@@ -16,4 +16,5 @@ mod links;
 mod outage;
 mod posts_and_costs;
 mod redirect;
+mod reports;
 mod worker;

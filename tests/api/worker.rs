@@ -12,7 +12,9 @@ use attrib::{
 use chrono::{DurationRound, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{draining, spawn_app_with, stream_entries, worker_for, TestApp};
+use crate::helpers::{
+    assert_rollups_match_facts, draining, spawn_app_with, stream_entries, worker_for, TestApp,
+};
 
 const GEOIP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -63,49 +65,6 @@ async fn click(app: &TestApp, slug: &str, agent: &str, from: &str, visitor: Opti
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
-}
-
-/// Rollups must always equal a recount of the facts.
-async fn assert_rollups_match_facts(app: &TestApp) {
-    let mismatches = scalar(
-        app,
-        "SELECT count(*) FROM (
-           SELECT link_id, date_trunc('hour', clicked_at, 'UTC') AS hour, campaign_id,
-                  influencer_id, count(*) FILTER (WHERE NOT is_bot) AS clicks,
-                  count(*) FILTER (WHERE is_unique) AS unique_clicks, count(*) FILTER (WHERE is_bot) AS bots
-           FROM clicks GROUP BY 1, 2, 3, 4) facts
-         FULL JOIN click_rollups r USING (link_id, hour, campaign_id, influencer_id)
-         WHERE facts.clicks IS DISTINCT FROM r.clicks
-            OR facts.unique_clicks IS DISTINCT FROM r.unique_clicks
-            OR facts.bots IS DISTINCT FROM r.bot_clicks",
-    )
-    .await;
-    assert_eq!(
-        mismatches, 0,
-        "link rollups differ from a recount of clicks"
-    );
-    let mismatches = scalar(
-        app,
-        "SELECT count(*) FROM (
-           SELECT campaign_id, dim.dimension, date_trunc('hour', clicked_at, 'UTC') AS hour,
-                  dim.value, count(*) FILTER (WHERE NOT is_bot) AS clicks,
-                  count(*) FILTER (WHERE is_unique) AS unique_clicks, count(*) FILTER (WHERE is_bot) AS bots
-           FROM clicks
-           CROSS JOIN LATERAL (VALUES ('country', coalesce(country, '')), ('device', device),
-                                      ('browser', coalesce(browser, '')), ('os', coalesce(os, '')),
-                                      ('referrer', coalesce(referrer_host, '')), ('trigger', trigger))
-                      AS dim(dimension, value)
-           GROUP BY 1, 2, 3, 4) facts
-         FULL JOIN click_dim_rollups r USING (campaign_id, dimension, hour, value)
-         WHERE facts.clicks IS DISTINCT FROM r.clicks
-            OR facts.unique_clicks IS DISTINCT FROM r.unique_clicks
-            OR facts.bots IS DISTINCT FROM r.bot_clicks",
-    )
-    .await;
-    assert_eq!(
-        mismatches, 0,
-        "dimension rollups differ from a recount of clicks"
-    );
 }
 
 async fn pending(app: &TestApp) -> i64 {
@@ -209,7 +168,7 @@ async fn clicks_are_enriched_flagged_and_rolled_up() {
         scalar(&app, "SELECT sum(bot_clicks)::bigint FROM click_rollups").await,
         1
     );
-    assert_rollups_match_facts(&app).await;
+    assert_rollups_match_facts(&app.db).await;
     assert_eq!(pending(&app).await, 0, "everything is acknowledged");
 }
 
@@ -248,7 +207,7 @@ async fn a_crash_after_commit_and_before_ack_counts_nothing_twice() {
         scalar(&app, "SELECT sum(unique_clicks)::bigint FROM click_rollups").await,
         7
     );
-    assert_rollups_match_facts(&app).await;
+    assert_rollups_match_facts(&app.db).await;
     assert_eq!(pending(&app).await, 0);
 }
 
@@ -285,7 +244,7 @@ async fn a_crash_before_commit_loses_nothing_and_another_worker_takes_over() {
         scalar(&app, "SELECT sum(clicks)::bigint FROM click_rollups").await,
         5
     );
-    assert_rollups_match_facts(&app).await;
+    assert_rollups_match_facts(&app.db).await;
     assert_eq!(pending(&app).await, 0);
 }
 
@@ -372,7 +331,7 @@ async fn an_entry_packing_many_events_is_stored_event_by_event() {
             .contains(&("raw".to_owned(), "{broken".to_owned())),
         "{dead:?}"
     );
-    assert_rollups_match_facts(&app).await;
+    assert_rollups_match_facts(&app.db).await;
     assert_eq!(pending(&app).await, 0);
 }
 
@@ -520,7 +479,7 @@ async fn a_click_that_reaches_the_stream_twice_is_stored_once() {
         scalar(&app, "SELECT sum(unique_clicks)::bigint FROM click_rollups").await,
         1
     );
-    assert_rollups_match_facts(&app).await;
+    assert_rollups_match_facts(&app.db).await;
 }
 
 fn stored_row(click_id: &str, visitor: &str, minutes_ago: i64, is_bot: bool) -> ClickRow {
@@ -590,5 +549,5 @@ async fn a_batch_mixing_stored_and_new_clicks_adds_only_the_new_ones() {
         scalar(&app, "SELECT sum(clicks)::bigint FROM click_rollups").await,
         5
     );
-    assert_rollups_match_facts(&app).await;
+    assert_rollups_match_facts(&app.db).await;
 }
