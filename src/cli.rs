@@ -15,7 +15,7 @@ use crate::{
     pipeline::keys::Keys,
     startup::Application,
     storage, telemetry,
-    worker::{Worker, WorkerConfig},
+    worker::{SignalLimits, Worker, WorkerConfig},
 };
 
 #[derive(Debug, Parser)]
@@ -157,6 +157,12 @@ fn build_worker(
         geo,
         WorkerConfig {
             parallel_writes,
+            signals: SignalLimits {
+                burst_clicks_per_minute: settings.burst_clicks_per_minute as usize,
+                fast_conversion: chrono::Duration::seconds(i64::from(
+                    settings.fast_conversion_seconds,
+                )),
+            },
             ..WorkerConfig::default()
         },
     )))

@@ -39,6 +39,11 @@ pub struct Settings {
     /// An influencer below this percentage of the campaign average, or of their own
     /// target, is flagged `underperforming` in reports.
     pub underperforming_percent: u32,
+    /// Clicks a minute from one visitor or address on one link before they are flagged
+    /// as a burst; 0 turns the signal off.
+    pub burst_clicks_per_minute: u32,
+    /// A conversion sooner than this after its click is flagged as fast.
+    pub fast_conversion_seconds: u32,
 }
 
 /// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
@@ -209,6 +214,18 @@ impl Settings {
                 "ATTRIB_UNDERPERFORMING_PERCENT",
                 50,
                 0..=100,
+            )?,
+            burst_clicks_per_minute: parse_number(
+                vars,
+                "ATTRIB_BURST_CLICKS_PER_MINUTE",
+                10,
+                0..=100_000,
+            )?,
+            fast_conversion_seconds: parse_number(
+                vars,
+                "ATTRIB_FAST_CONVERSION_SECONDS",
+                15,
+                0..=86_400,
             )?,
         })
     }

@@ -79,34 +79,52 @@ impl ClickSigner {
     /// Decodes and authenticates a click id a client sent back.
     pub fn verify(&self, raw: &str) -> Result<ClickId, ClickIdError> {
         let raw = raw.trim();
-        if raw.len() != ENCODED_LEN {
-            return Err(ClickIdError::Malformed);
-        }
-        let bytes = URL_SAFE_NO_PAD
-            .decode(raw)
-            .map_err(|_| ClickIdError::Malformed)?;
-        if bytes.len() != LEN || bytes[0] != VERSION {
-            return Err(ClickIdError::Malformed);
-        }
+        let bytes = decode(raw)?;
         let expected = self.mac(&bytes[..BODY_LEN]);
         let given = &bytes[BODY_LEN..];
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], given)) {
             return Err(ClickIdError::BadSignature);
         }
-        let mut link = [0u8; 8];
-        link.copy_from_slice(&bytes[1..9]);
-        let mut millis = [0u8; 8];
-        millis[2..].copy_from_slice(&bytes[9..15]);
-        let clicked_at = Utc
-            .timestamp_millis_opt(i64::from_be_bytes(millis))
-            .single()
-            .ok_or(ClickIdError::Malformed)?;
+        let (link_id, clicked_at) = link_and_time(&bytes)?;
         Ok(ClickId {
-            link_id: i64::from_be_bytes(link),
+            link_id,
             clicked_at,
             encoded: raw.to_owned(),
         })
     }
+}
+
+/// The link and time of a click id that was verified before it was stored (by the API,
+/// before a conversion carrying it was accepted); the signature is not checked again.
+pub fn peek(raw: &str) -> Option<(i64, DateTime<Utc>)> {
+    decode(raw.trim())
+        .ok()
+        .and_then(|bytes| link_and_time(&bytes).ok())
+}
+
+fn decode(raw: &str) -> Result<Vec<u8>, ClickIdError> {
+    if raw.len() != ENCODED_LEN {
+        return Err(ClickIdError::Malformed);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| ClickIdError::Malformed)?;
+    if bytes.len() != LEN || bytes[0] != VERSION {
+        return Err(ClickIdError::Malformed);
+    }
+    Ok(bytes)
+}
+
+fn link_and_time(bytes: &[u8]) -> Result<(i64, DateTime<Utc>), ClickIdError> {
+    let mut link = [0u8; 8];
+    link.copy_from_slice(&bytes[1..9]);
+    let mut millis = [0u8; 8];
+    millis[2..].copy_from_slice(&bytes[9..15]);
+    let clicked_at = Utc
+        .timestamp_millis_opt(i64::from_be_bytes(millis))
+        .single()
+        .ok_or(ClickIdError::Malformed)?;
+    Ok((i64::from_be_bytes(link), clicked_at))
 }
 
 impl ClickId {
@@ -132,6 +150,7 @@ mod tests {
         assert_eq!(decoded.link_id, 4242);
         assert_eq!(decoded.clicked_at, at);
         assert_eq!(decoded, id);
+        assert_eq!(peek(id.as_str()), Some((4242, at)));
     }
 
     #[test]

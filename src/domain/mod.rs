@@ -8,6 +8,7 @@ pub mod code;
 pub mod destination;
 pub mod device;
 pub mod discount;
+pub mod fraud;
 pub mod kpi;
 pub mod link;
 pub mod money;

@@ -15,6 +15,10 @@ pub struct Tally {
     /// First non-bot click of a visitor on a link per UTC day: the billable clicks.
     pub unique_clicks: i64,
     pub bot_clicks: i64,
+    /// Non-bot clicks in a burst (`domain::fraud`), and the unique ones among them: those
+    /// are not billed per click.
+    pub flagged_clicks: i64,
+    pub flagged_unique_clicks: i64,
     pub impressions: i64,
     pub reach: i64,
     /// The part of `impressions` and `reach` whose latest snapshot is self-reported.
@@ -25,6 +29,9 @@ pub struct Tally {
     pub posts: i64,
     /// Attributed sales, less the cancelled and the fully refunded.
     pub conversions: i64,
+    /// Of `conversions`, those with a fraud signal (fast, leaked code): not billed per
+    /// conversion.
+    pub flagged_conversions: i64,
     /// Every attributed conversion's amount, net of refunds and cancellations.
     pub revenue_minor: i64,
     pub discount_minor: i64,
@@ -38,6 +45,8 @@ impl AddAssign<&Tally> for Tally {
         self.clicks += other.clicks;
         self.unique_clicks += other.unique_clicks;
         self.bot_clicks += other.bot_clicks;
+        self.flagged_clicks += other.flagged_clicks;
+        self.flagged_unique_clicks += other.flagged_unique_clicks;
         self.impressions += other.impressions;
         self.reach += other.reach;
         self.unverified_impressions += other.unverified_impressions;
@@ -45,6 +54,7 @@ impl AddAssign<&Tally> for Tally {
         self.engagements += other.engagements;
         self.posts += other.posts;
         self.conversions += other.conversions;
+        self.flagged_conversions += other.flagged_conversions;
         self.revenue_minor += other.revenue_minor;
         self.discount_minor += other.discount_minor;
         self.refunded_minor += other.refunded_minor;
@@ -69,9 +79,9 @@ pub struct Compensation {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Cost {
     pub flat_fees_minor: i64,
-    /// CPC × billable (unique) clicks.
+    /// CPC × billable clicks: unique ones not in a burst.
     pub click_fees_minor: i64,
-    /// CPA × conversions.
+    /// CPA × conversions without a fraud signal.
     pub conversion_fees_minor: i64,
     /// Revenue share × net revenue, rounded half up to a minor unit.
     pub revenue_share_minor: i64,
@@ -112,8 +122,12 @@ impl Compensation {
         };
         Cost {
             flat_fees_minor,
-            click_fees_minor: self.cpc_minor.saturating_mul(tally.unique_clicks),
-            conversion_fees_minor: self.cpa_minor.saturating_mul(tally.conversions),
+            click_fees_minor: self
+                .cpc_minor
+                .saturating_mul(tally.unique_clicks - tally.flagged_unique_clicks),
+            conversion_fees_minor: self
+                .cpa_minor
+                .saturating_mul(tally.conversions - tally.flagged_conversions),
             revenue_share_minor: share(tally.revenue_minor, self.revenue_share_bps),
             cost_lines_minor,
         }
@@ -302,6 +316,24 @@ mod tests {
             ..terms
         };
         assert_eq!(per_post.cost(&tally(), false, 0).flat_fees_minor, 20_000);
+    }
+
+    #[test]
+    fn flagged_clicks_and_conversions_are_not_billed() {
+        let terms = Compensation {
+            cpc_minor: 5,
+            cpa_minor: 100,
+            ..Compensation::default()
+        };
+        let flagged = Tally {
+            flagged_clicks: 50,
+            flagged_unique_clicks: 40,
+            flagged_conversions: 3,
+            ..tally()
+        };
+        let cost = terms.cost(&flagged, true, 0);
+        assert_eq!(cost.click_fees_minor, 5 * (200 - 40));
+        assert_eq!(cost.conversion_fees_minor, 100 * (10 - 3));
     }
 
     #[test]

@@ -97,6 +97,10 @@ pub struct ConversionEvent {
     /// worker can net it out whatever order the events arrive in.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub voids: bool,
+    /// The order's click id, verified when the conversion was accepted: the worker reads
+    /// the fraud signals from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub click_id: Option<String>,
 }
 
 impl Event {

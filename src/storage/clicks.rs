@@ -36,6 +36,8 @@ pub struct ClickRow {
     pub referrer_host: Option<String>,
     pub trigger: String,
     pub is_bot: bool,
+    /// Past the burst limit of its visitor or address on its link (`domain::fraud`).
+    pub burst: bool,
 }
 
 /// The month partition holding `at` exists afterwards.
@@ -71,31 +73,37 @@ macro_rules! insert_clicks_sql {
             "WITH inserted AS (
                INSERT INTO clicks (click_id, clicked_at, link_id, campaign_id, influencer_id,
                                    visitor, ip_prefix, country, region, city, device, browser,
-                                   os, referrer_host, trigger, is_bot, is_unique)
+                                   os, referrer_host, trigger, is_bot, is_unique, burst)
                SELECT unnest($1::text[]), unnest($2::timestamptz[]), unnest($3::bigint[]),
                       unnest($4::bigint[]), unnest($5::bigint[]), unnest($6::text[]),
                       unnest($7::text[]), unnest($8::text[]), unnest($9::text[]),
                       unnest($10::text[]), unnest($11::text[]), unnest($12::text[]),
                       unnest($13::text[]), unnest($14::text[]), unnest($15::text[]),
-                      unnest($16::bool[]), unnest($17::bool[])
+                      unnest($16::bool[]), unnest($17::bool[]), unnest($18::bool[])
                ",
             $on_conflict,
             "
                RETURNING link_id, campaign_id, influencer_id, clicked_at, country, device,
-                         browser, os, referrer_host, trigger, is_bot, is_unique),
+                         browser, os, referrer_host, trigger, is_bot, is_unique, burst),
              rolled AS (
                INSERT INTO click_rollups AS r (link_id, hour, campaign_id, influencer_id,
-                                               clicks, unique_clicks, bot_clicks)
+                                               clicks, unique_clicks, bot_clicks,
+                                               flagged_clicks, flagged_unique_clicks)
                SELECT link_id, date_trunc('hour', clicked_at, 'UTC'), campaign_id,
                       influencer_id, count(*) FILTER (WHERE NOT is_bot),
-                      count(*) FILTER (WHERE is_unique), count(*) FILTER (WHERE is_bot)
+                      count(*) FILTER (WHERE is_unique), count(*) FILTER (WHERE is_bot),
+                      count(*) FILTER (WHERE burst AND NOT is_bot),
+                      count(*) FILTER (WHERE burst AND is_unique)
                FROM inserted
                GROUP BY 1, 2, 3, 4
                ORDER BY 1, 2
                ON CONFLICT (link_id, hour) DO UPDATE
                  SET clicks = r.clicks + EXCLUDED.clicks,
                      unique_clicks = r.unique_clicks + EXCLUDED.unique_clicks,
-                     bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks),
+                     bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks,
+                     flagged_clicks = r.flagged_clicks + EXCLUDED.flagged_clicks,
+                     flagged_unique_clicks = r.flagged_unique_clicks
+                                             + EXCLUDED.flagged_unique_clicks),
              dims AS (
                -- Ordered: batches of other shards update the same campaign rows, and taking
                -- their locks in one order keeps them from deadlocking.
@@ -244,6 +252,7 @@ async fn insert_clicks(
         .bind(text(|r| &r.trigger))
         .bind(rows.iter().map(|r| r.is_bot).collect::<Vec<_>>())
         .bind(unique)
+        .bind(rows.iter().map(|r| r.burst).collect::<Vec<_>>())
         .fetch_one(&mut **tx)
         .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))

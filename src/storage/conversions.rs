@@ -8,7 +8,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StorageError;
 use crate::{
-    domain::attribution::Decision,
+    domain::{attribution::Decision, fraud::ConversionFlags},
     ids::{id_string, opt_id_string},
     pipeline::events::{ConversionEvent, Event, SCHEMA_VERSION},
 };
@@ -194,6 +194,7 @@ fn event_of(row: &ConversionRow, id: String, amount_minor: i64, voids: bool) -> 
         occurred_at: row.occurred_at,
         code: row.code.clone(),
         voids,
+        click_id: row.click_id.clone(),
     }
 }
 
@@ -332,42 +333,51 @@ pub async fn cancel_for_redemption(
 /// Stores each event once and adds what was new to the rollups (attributed events only).
 pub async fn ingest_batch(
     tx: &mut Transaction<'_, Postgres>,
-    events: &[(ConversionEventType, ConversionEvent)],
+    events: &[(ConversionEventType, ConversionEvent, ConversionFlags)],
 ) -> Result<u64, StorageError> {
-    let ids: Vec<&str> = events.iter().map(|(_, e)| e.id.as_str()).collect();
-    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
-    let conversion_ids: Vec<i64> = events.iter().map(|(_, e)| e.conversion_id).collect();
-    let campaigns: Vec<Option<i64>> = events.iter().map(|(_, e)| e.campaign_id).collect();
-    let influencers: Vec<Option<i64>> = events.iter().map(|(_, e)| e.influencer_id).collect();
-    let links: Vec<Option<i64>> = events.iter().map(|(_, e)| e.link_id).collect();
-    let vias: Vec<Option<&str>> = events.iter().map(|(_, e)| e.via.as_deref()).collect();
-    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.as_str()).collect();
-    let amounts: Vec<i64> = events.iter().map(|(_, e)| e.amount_minor).collect();
-    let discounts: Vec<i64> = events.iter().map(|(_, e)| e.discount_minor).collect();
-    let currencies: Vec<&str> = events.iter().map(|(_, e)| e.currency.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = events.iter().map(|(_, e)| e.occurred_at).collect();
-    let codes: Vec<Option<&str>> = events.iter().map(|(_, e)| e.code.as_deref()).collect();
-    let voids: Vec<bool> = events.iter().map(|(_, e)| e.voids).collect();
+    let ids: Vec<&str> = events.iter().map(|(_, e, _)| e.id.as_str()).collect();
+    let types: Vec<&str> = events.iter().map(|(t, _, _)| t.as_str()).collect();
+    let conversion_ids: Vec<i64> = events.iter().map(|(_, e, _)| e.conversion_id).collect();
+    let campaigns: Vec<Option<i64>> = events.iter().map(|(_, e, _)| e.campaign_id).collect();
+    let influencers: Vec<Option<i64>> = events.iter().map(|(_, e, _)| e.influencer_id).collect();
+    let links: Vec<Option<i64>> = events.iter().map(|(_, e, _)| e.link_id).collect();
+    let vias: Vec<Option<&str>> = events.iter().map(|(_, e, _)| e.via.as_deref()).collect();
+    let kinds: Vec<&str> = events.iter().map(|(_, e, _)| e.kind.as_str()).collect();
+    let amounts: Vec<i64> = events.iter().map(|(_, e, _)| e.amount_minor).collect();
+    let discounts: Vec<i64> = events.iter().map(|(_, e, _)| e.discount_minor).collect();
+    let currencies: Vec<&str> = events.iter().map(|(_, e, _)| e.currency.as_str()).collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|(_, e, _)| e.occurred_at).collect();
+    let codes: Vec<Option<&str>> = events.iter().map(|(_, e, _)| e.code.as_deref()).collect();
+    let voids: Vec<bool> = events.iter().map(|(_, e, _)| e.voids).collect();
+    let click_ids: Vec<Option<&str>> = events
+        .iter()
+        .map(|(_, e, _)| e.click_id.as_deref())
+        .collect();
+    let fast: Vec<bool> = events.iter().map(|(_, _, f)| f.fast).collect();
+    let leaked: Vec<bool> = events.iter().map(|(_, _, f)| f.leaked_code).collect();
     let inserted: i64 = sqlx::query_scalar(
         "WITH inserted AS (
            INSERT INTO conversion_events (event_id, event_type, conversion_id, campaign_id,
                                           influencer_id, link_id, via, kind, amount_minor,
-                                          discount_minor, currency, occurred_at, code, voids)
+                                          discount_minor, currency, occurred_at, code, voids,
+                                          click_id, fast_conversion, leaked_code)
            -- Unnested in the select list, as in `clicks::insert_batch`: `FROM unnest(…)`
            -- would copy every array into a tuple store first.
            SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[]),
                   unnest($4::bigint[]), unnest($5::bigint[]), unnest($6::bigint[]),
                   unnest($7::text[]), unnest($8::text[]), unnest($9::bigint[]),
                   unnest($10::bigint[]), unnest($11::text[]), unnest($12::timestamptz[]),
-                  unnest($13::text[]), unnest($14::bool[])
+                  unnest($13::text[]), unnest($14::bool[]), unnest($15::text[]),
+                  unnest($16::bool[]), unnest($17::bool[])
            ON CONFLICT (event_id) DO NOTHING
            RETURNING event_type, campaign_id, influencer_id, via, kind, link_id, code,
-                     amount_minor, discount_minor, occurred_at, voids),
+                     amount_minor, discount_minor, occurred_at, voids,
+                     fast_conversion OR leaked_code AS flagged),
          rolled AS (
            INSERT INTO conversion_rollups AS r (campaign_id, influencer_id, hour, via, kind,
                                                 link_id, code, conversions, revenue_minor,
                                                 discount_minor, refunded_minor, cancelled,
-                                                voided)
+                                                voided, flagged)
            SELECT campaign_id, influencer_id, date_trunc('hour', occurred_at, 'UTC'), via,
                   kind, coalesce(link_id, 0), coalesce(code, ''),
                   count(*) FILTER (WHERE event_type = 'conversion'),
@@ -375,7 +385,9 @@ pub async fn ingest_batch(
                   coalesce(sum(discount_minor) FILTER (WHERE event_type = 'conversion'), 0),
                   coalesce(sum(amount_minor) FILTER (WHERE event_type <> 'conversion'), 0),
                   count(*) FILTER (WHERE event_type = 'cancellation'),
-                  count(*) FILTER (WHERE voids)
+                  count(*) FILTER (WHERE voids),
+                  count(*) FILTER (WHERE flagged AND event_type = 'conversion')
+                    - count(*) FILTER (WHERE flagged AND voids)
            FROM inserted
            WHERE campaign_id IS NOT NULL AND influencer_id IS NOT NULL AND via IS NOT NULL
            GROUP BY 1, 2, 3, 4, 5, 6, 7
@@ -386,7 +398,8 @@ pub async fn ingest_batch(
                  discount_minor = r.discount_minor + EXCLUDED.discount_minor,
                  refunded_minor = r.refunded_minor + EXCLUDED.refunded_minor,
                  cancelled = r.cancelled + EXCLUDED.cancelled,
-                 voided = r.voided + EXCLUDED.voided)
+                 voided = r.voided + EXCLUDED.voided,
+                 flagged = r.flagged + EXCLUDED.flagged)
          SELECT count(*) FROM inserted",
     )
     .bind(&ids)
@@ -403,6 +416,9 @@ pub async fn ingest_batch(
     .bind(&times)
     .bind(&codes)
     .bind(&voids)
+    .bind(&click_ids)
+    .bind(&fast)
+    .bind(&leaked)
     .fetch_one(&mut **tx)
     .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))

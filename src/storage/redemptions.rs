@@ -207,6 +207,7 @@ pub async fn redeem(
             occurred_at: now,
             code: Some(new.code.clone()),
             voids: false,
+            click_id: new.click_id.clone(),
         };
         serde_json::to_value(Event::Conversion(event)).unwrap_or_default()
     });

@@ -79,9 +79,10 @@ pub async fn tallies(
 ) -> Result<HashMap<i64, Tally>, StorageError> {
     let mut tallies: HashMap<i64, Tally> = HashMap::new();
 
-    let clicks: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+    let clicks: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT influencer_id, sum(clicks)::bigint, sum(unique_clicks)::bigint,
-                sum(bot_clicks)::bigint
+                sum(bot_clicks)::bigint, sum(flagged_clicks)::bigint,
+                sum(flagged_unique_clicks)::bigint
          FROM click_rollups
          WHERE campaign_id = $1 AND hour >= $2 AND hour < $3
          GROUP BY influencer_id",
@@ -91,17 +92,19 @@ pub async fn tallies(
     .bind(range.to)
     .fetch_all(db)
     .await?;
-    for (influencer, clicks, unique, bots) in clicks {
+    for (influencer, clicks, unique, bots, flagged, flagged_unique) in clicks {
         let t = tallies.entry(influencer).or_default();
         t.clicks = clicks;
         t.unique_clicks = unique;
         t.bot_clicks = bots;
+        t.flagged_clicks = flagged;
+        t.flagged_unique_clicks = flagged_unique;
     }
 
-    let conversions: Vec<(i64, String, i64, i64, i64, i64)> = sqlx::query_as(
+    let conversions: Vec<(i64, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT influencer_id, kind, sum(conversions - voided)::bigint,
                 sum(revenue_minor - refunded_minor)::bigint, sum(discount_minor)::bigint,
-                sum(refunded_minor)::bigint
+                sum(refunded_minor)::bigint, sum(flagged)::bigint
          FROM conversion_rollups
          WHERE campaign_id = $1 AND hour >= $2 AND hour < $3
          GROUP BY influencer_id, kind",
@@ -111,10 +114,11 @@ pub async fn tallies(
     .bind(range.to)
     .fetch_all(db)
     .await?;
-    for (influencer, kind, counted, revenue, discount, refunded) in conversions {
+    for (influencer, kind, counted, revenue, discount, refunded, flagged) in conversions {
         let t = tallies.entry(influencer).or_default();
         if kind == "sale" {
             t.conversions += counted;
+            t.flagged_conversions += flagged;
         }
         t.revenue_minor += revenue;
         t.discount_minor += discount;

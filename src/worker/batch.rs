@@ -3,9 +3,14 @@
 
 use std::{collections::HashMap, net::IpAddr};
 
+use chrono::Duration;
 use redis::streams::StreamId;
 
 use crate::{
+    domain::{
+        click_id,
+        fraud::{BurstDetector, ConversionFacts, ConversionFlags},
+    },
     enrich::{self, agent, geo::GeoIp},
     pipeline::events::{ClickEvent, ConversionEvent, Event, Trigger, FIELD},
     storage::{clicks::ClickRow, conversions::ConversionEventType},
@@ -33,7 +38,7 @@ pub struct DecodedBatch {
 
 pub struct Prepared {
     pub rows: Vec<ClickRow>,
-    pub conversions: Vec<(ConversionEventType, ConversionEvent)>,
+    pub conversions: Vec<(ConversionEventType, ConversionEvent, ConversionFlags)>,
     pub dead: Vec<DeadEntry>,
     pub entry_ids: Vec<String>,
 }
@@ -83,15 +88,41 @@ pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
     batch
 }
 
-/// Rows for the clicks whose link exists; the others become dead letters.
+/// The links whose owners `enrich` needs: the clicks' links, and those of the clicks
+/// conversions carry.
+pub fn links_of(batch: &DecodedBatch) -> Vec<i64> {
+    let clicked = batch.clicks.iter().map(|c| c.event.link_id);
+    let converted = batch
+        .conversions
+        .iter()
+        .filter_map(|(_, e)| e.click_id.as_deref().and_then(click_id::peek))
+        .map(|(link_id, _)| link_id);
+    let mut ids: Vec<i64> = clicked.chain(converted).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Rows for the clicks whose link exists (the others become dead letters), flagged for
+/// bursts; conversion events with their fraud signals.
 pub fn enrich(
     batch: DecodedBatch,
     owners: &HashMap<i64, (i64, i64)>,
     geo: Option<&GeoIp>,
+    bursts: &mut BurstDetector,
+    fast_conversion: Duration,
 ) -> Prepared {
+    let conversions = batch
+        .conversions
+        .into_iter()
+        .map(|(kind, event)| {
+            let flags = conversion_flags(&event, owners, fast_conversion);
+            (kind, event, flags)
+        })
+        .collect();
     let mut prepared = Prepared {
         rows: Vec::with_capacity(batch.clicks.len()),
-        conversions: batch.conversions,
+        conversions,
         dead: batch.dead,
         entry_ids: batch.entry_ids,
     };
@@ -119,6 +150,14 @@ pub fn enrich(
             .entry(event.user_agent.clone())
             .or_insert_with_key(|ua| agent::classify(ua.as_deref()))
             .clone();
+        let burst = !agent.is_bot
+            && bursts.is_burst(
+                event.link_id,
+                &event.visitor,
+                event.ip.as_deref(),
+                &event.id,
+                event.at,
+            );
         prepared.rows.push(ClickRow {
             click_id: event.id,
             clicked_at: event.at,
@@ -140,7 +179,36 @@ pub fn enrich(
             }
             .to_owned(),
             is_bot: agent.is_bot,
+            burst,
         });
     }
     prepared
+}
+
+/// The signals of a conversion event; every event of one conversion gets the same.
+fn conversion_flags(
+    event: &ConversionEvent,
+    owners: &HashMap<i64, (i64, i64)>,
+    fast_conversion: Duration,
+) -> ConversionFlags {
+    let Some(influencer) = event.influencer_id else {
+        return ConversionFlags::default();
+    };
+    let click =
+        event
+            .click_id
+            .as_deref()
+            .and_then(click_id::peek)
+            .and_then(|(link_id, clicked_at)| {
+                owners
+                    .get(&link_id)
+                    .map(|&(_, link_influencer)| (link_influencer, clicked_at))
+            });
+    let facts = ConversionFacts {
+        via_code: event.via.as_deref() == Some("code"),
+        credited_influencer: influencer,
+        occurred_at: event.occurred_at,
+        click,
+    };
+    ConversionFlags::of(&facts, fast_conversion)
 }

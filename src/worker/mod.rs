@@ -35,6 +35,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::{
+    domain::fraud::BurstDetector,
     enrich::geo::GeoIp,
     pipeline::{connection, keys::Keys},
     storage::{clicks, conversions},
@@ -75,6 +76,25 @@ pub struct WorkerConfig {
     /// `attrib run` writes one at a time, so ingest leaves CPU to the redirects it shares
     /// the machine with; a backlog then waits in Redis and is taken in larger batches.
     pub parallel_writes: Option<usize>,
+    pub signals: SignalLimits,
+}
+
+/// Thresholds of the fraud signals (`domain::fraud`).
+#[derive(Debug, Clone, Copy)]
+pub struct SignalLimits {
+    /// Clicks a minute from one visitor or address on one link before a burst; 0: off.
+    pub burst_clicks_per_minute: usize,
+    /// A conversion sooner than this after its click is flagged fast.
+    pub fast_conversion: chrono::Duration,
+}
+
+impl Default for SignalLimits {
+    fn default() -> Self {
+        SignalLimits {
+            burst_clicks_per_minute: 10,
+            fast_conversion: chrono::Duration::seconds(15),
+        }
+    }
 }
 
 impl Default for WorkerConfig {
@@ -91,6 +111,7 @@ impl Default for WorkerConfig {
             block: Duration::from_secs(1),
             fail_point: None,
             parallel_writes: None,
+            signals: SignalLimits::default(),
         }
     }
 }
@@ -113,6 +134,7 @@ pub struct Worker {
     /// as many entries as make about `batch_size` events.
     events_per_entry: Vec<AtomicUsize>,
     writers: tokio::sync::Semaphore,
+    bursts: Mutex<BurstDetector>,
 }
 
 impl Worker {
@@ -135,6 +157,7 @@ impl Worker {
             writers: tokio::sync::Semaphore::new(
                 config.parallel_writes.unwrap_or(keys.shards()).max(1),
             ),
+            bursts: Mutex::new(BurstDetector::new(config.signals.burst_clicks_per_minute)),
             keys,
             config,
         }
@@ -327,8 +350,22 @@ impl Worker {
         let decoded = batch::decode(entries);
         let events = decoded.clicks.len() + decoded.conversions.len() + decoded.dead.len();
         self.events_per_entry[shard].store(events.div_ceil(handled.max(1)), Ordering::Relaxed);
-        let owners = self.owners_of(&decoded.clicks).await?;
-        let prepared = batch::enrich(decoded, &owners, self.geo.as_deref());
+        let owners = self.owners_of(&batch::links_of(&decoded)).await?;
+        let prepared = {
+            let mut bursts = self
+                .bursts
+                .lock()
+                .map_err(|_| anyhow::anyhow!("burst detector poisoned"))?;
+            let prepared = batch::enrich(
+                decoded,
+                &owners,
+                self.geo.as_deref(),
+                &mut bursts,
+                self.config.signals.fast_conversion,
+            );
+            bursts.prune();
+            prepared
+        };
 
         if !prepared.dead.is_empty() {
             let mut pipe = redis::pipe();
@@ -387,23 +424,18 @@ impl Worker {
         Ok(handled)
     }
 
-    async fn owners_of(
-        &self,
-        clicks: &[batch::Decoded],
-    ) -> anyhow::Result<HashMap<i64, (i64, i64)>> {
+    /// Campaign and influencer of each of `link_ids` that exists.
+    async fn owners_of(&self, link_ids: &[i64]) -> anyhow::Result<HashMap<i64, (i64, i64)>> {
         let wanted: Vec<i64> = {
             let known = self
                 .owners
                 .lock()
                 .map_err(|_| anyhow::anyhow!("owner cache poisoned"))?;
-            let mut ids: Vec<i64> = clicks
+            link_ids
                 .iter()
-                .map(|c| c.event.link_id)
+                .copied()
                 .filter(|id| !known.contains_key(id))
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
+                .collect()
         };
         let loaded = if wanted.is_empty() {
             HashMap::new()
@@ -415,9 +447,9 @@ impl Worker {
             .lock()
             .map_err(|_| anyhow::anyhow!("owner cache poisoned"))?;
         known.extend(loaded);
-        Ok(clicks
+        Ok(link_ids
             .iter()
-            .filter_map(|c| known.get(&c.event.link_id).map(|o| (c.event.link_id, *o)))
+            .filter_map(|id| known.get(id).map(|o| (*id, *o)))
             .collect())
     }
 

@@ -425,6 +425,7 @@ pub fn draining(
         block: std::time::Duration::from_millis(100),
         fail_point,
         parallel_writes: None,
+        signals: attrib::worker::SignalLimits::default(),
     }
 }
 

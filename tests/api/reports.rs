@@ -12,6 +12,7 @@ use attrib::{
         events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
         keys::Keys,
     },
+    worker::{SignalLimits, WorkerConfig},
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -154,7 +155,15 @@ impl Desk {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         let geo = GeoIp::open(std::path::Path::new(GEOIP)).unwrap();
-        worker_for(&self.app, Some(Arc::new(geo)), draining("w", None))
+        let config = WorkerConfig {
+            // Three clicks a minute from one address make a burst here
+            signals: SignalLimits {
+                burst_clicks_per_minute: 2,
+                ..SignalLimits::default()
+            },
+            ..draining("w", None)
+        };
+        worker_for(&self.app, Some(Arc::new(geo)), config)
             .drain()
             .await
             .unwrap();
@@ -209,6 +218,23 @@ fn assert_kpi(actual: &Value, name: &str, expected: Value) {
             assert!((e - g).abs() < 1e-9, "{name}: expected {e}, got {g}");
         }
         _ => assert_eq!(got, &expected, "{name}"),
+    }
+}
+
+/// Rows of objects, field by field as in `assert_kpi`.
+#[track_caller]
+fn assert_rows(actual: &Value, expected: &Value) {
+    let (actual, expected) = (actual.as_array().unwrap(), expected.as_array().unwrap());
+    assert_eq!(actual.len(), expected.len(), "{actual:?}");
+    for (a, e) in actual.iter().zip(expected) {
+        assert_eq!(
+            a.as_object().unwrap().len(),
+            e.as_object().unwrap().len(),
+            "{a}"
+        );
+        for (name, value) in e.as_object().unwrap() {
+            assert_kpi(a, name, value.clone());
+        }
     }
 }
 
@@ -281,38 +307,16 @@ async fn launch() -> Launch {
     // Emma's link: visitor A three times on the 10th (one unique), once more on the 11th
     // (unique again: a new day), visitor B once (unique, from Britain, by QR code), and a
     // link-preview bot. 5 clicks, 3 unique, 1 bot.
-    desk.click(
-        emma_link,
+    let mut a_clicks = Vec::new();
+    for at in [
         "2026-11-10T10:00:00Z",
-        "visitor-a",
-        IPHONE,
-        SWEDEN,
-    )
-    .await;
-    desk.click(
-        emma_link,
         "2026-11-10T10:05:00Z",
-        "visitor-a",
-        IPHONE,
-        SWEDEN,
-    )
-    .await;
-    desk.click(
-        emma_link,
         "2026-11-10T11:00:00Z",
-        "visitor-a",
-        IPHONE,
-        SWEDEN,
-    )
-    .await;
-    desk.click(
-        emma_link,
         "2026-11-11T09:00:00Z",
-        "visitor-a",
-        IPHONE,
-        SWEDEN,
-    )
-    .await;
+    ] {
+        a_clicks.push(desk.click(emma_link, at, "visitor-a", IPHONE, SWEDEN).await);
+    }
+    let (a_click, a_next_day) = (&a_clicks[0], &a_clicks[3]);
     let b_click = desk
         .click_with(
             emma_link,
@@ -331,39 +335,31 @@ async fn launch() -> Launch {
         BRITAIN,
     )
     .await;
-    // Nora's link: visitor C twice (one unique), visitor D once. 3 clicks, 2 unique.
-    desk.click(
-        nora_link,
-        "2026-11-12T14:00:00Z",
-        "visitor-c",
-        IPHONE,
-        SWEDEN,
-    )
-    .await;
-    desk.click(
-        nora_link,
-        "2026-11-12T14:30:00Z",
-        "visitor-c",
-        IPHONE,
-        SWEDEN,
-    )
-    .await;
-    let d_click = desk
-        .click(
-            nora_link,
-            "2026-11-12T15:00:00Z",
-            "visitor-d",
-            IPHONE,
-            SWEDEN,
-        )
-        .await;
+    // Nora's link: visitor C twice (one unique), visitor D once, and three "visitors"
+    // from one address within twenty seconds: the third is a burst. 6 clicks, 5 unique,
+    // 1 flagged (and unique, so not billed).
+    let mut nora_clicks = Vec::new();
+    for (at, visitor) in [
+        ("2026-11-12T14:00:00Z", "visitor-c"),
+        ("2026-11-12T14:30:00Z", "visitor-c"),
+        ("2026-11-12T15:00:00Z", "visitor-d"),
+        ("2026-11-12T16:00:00Z", "x1"),
+        ("2026-11-12T16:00:10Z", "x2"),
+        ("2026-11-12T16:00:20Z", "x3"),
+    ] {
+        nora_clicks.push(desk.click(nora_link, at, visitor, IPHONE, SWEDEN).await);
+    }
+    let d_click = &nora_clicks[2];
 
     let sale = |order: &str, amount: i64, at: &str| json!({"order_id": order, "amount_minor": amount, "currency": "EUR", "occurred_at": at});
-    // Emma: e1 by code (100.00), e2 by B's click (50.00), e3 by code (40.00, 10.00
-    // refunded), e4 redeemed at checkout (20.00 less 10 %: 18.00, discount 2.00).
+    // Emma: e1 by code with A's click (100.00); e2 by B's click ten seconds after it
+    // (50.00, flagged fast); e3 by code without a click (40.00, 10.00 refunded, flagged
+    // as a leaked code); e4 redeemed at checkout with A's next click (20.00 less 10 %:
+    // 18.00, discount 2.00). 4 sales, 2 flagged.
     let mut e1 = sale("e1", 10_000, "2026-11-10T15:00:00Z");
     e1["code"] = json!("EMMA10");
-    let mut e2 = sale("e2", 5_000, "2026-11-10T16:00:00Z");
+    e1["click_id"] = json!(a_click);
+    let mut e2 = sale("e2", 5_000, "2026-11-10T12:00:10Z");
     e2["click_id"] = json!(b_click);
     let mut e3 = sale("e3", 4_000, "2026-11-11T10:00:00Z");
     e3["code"] = json!("emma10");
@@ -374,10 +370,11 @@ async fn launch() -> Launch {
         .await;
     desk.checkout(
         "/v1/redemptions",
-        json!({"code": "EMMA10", "order_id": "e4", "subtotal_minor": 2_000, "currency": "EUR"}),
+        json!({"code": "EMMA10", "order_id": "e4", "subtotal_minor": 2_000, "currency": "EUR",
+               "click_id": a_next_day}),
     )
     .await;
-    // Nora: n1 by code, refunded in full (no longer counts); n2 by D's click (20.00).
+    // Nora: n1 by code, leaked, refunded in full (neither counts); n2 by D's click (20.00).
     let mut n1 = sale("n1", 6_000, "2026-11-12T16:00:00Z");
     n1["code"] = json!("NORA");
     let mut n2 = sale("n2", 2_000, "2026-11-12T17:00:00Z");
@@ -449,17 +446,19 @@ async fn launch() -> Launch {
 }
 
 /// The campaign's totals, by hand:
-/// - clicks 5 + 3, unique 3 + 2, bots 1; impressions 2000 + 1000, reach 1500 + 800
-///   (Nora's unverified); engagements (100+20+5+25) + (40+10) = 200;
-/// - sales: Emma e1, e2, e3, e4 = 4; Nora n2 = 1 (n1 refunded in full); revenue
-///   10000 + 5000 + 3000 + 1800 + 2000 = 21800; discount 200; refunded 1000 + 6000;
-/// - cost: Emma 10000 + 10×3 + 500×4 + 10 % of 19800 = 14010; Nora 20×2 + 3000 = 3040;
-///   agency fee 5000: 22050.
+/// - clicks 5 + 6, unique 3 + 5, bots 1, flagged 1 (unique); impressions 2000 + 1000,
+///   reach 1500 + 800 (Nora's unverified); engagements (100+20+5+25) + (40+10) = 200;
+/// - sales: Emma e1, e2, e3, e4 = 4 (2 flagged); Nora n2 = 1 (n1 refunded in full);
+///   revenue 10000 + 5000 + 3000 + 1800 + 2000 = 21800; discount 200; refunded 1000 + 6000;
+/// - cost: Emma 10000 + 10×3 + 500×(4−2) + 10 % of 19800 = 13010; Nora 20×(5−1) + 3000 =
+///   3080; agency fee 5000: 21090.
 fn expected_totals() -> Vec<(&'static str, Value)> {
     vec![
-        ("clicks", json!(8)),
-        ("unique_clicks", json!(5)),
+        ("clicks", json!(11)),
+        ("unique_clicks", json!(8)),
         ("bot_clicks", json!(1)),
+        ("flagged_clicks", json!(1)),
+        ("flagged_unique_clicks", json!(1)),
         ("impressions", json!(3_000)),
         ("reach", json!(2_300)),
         ("unverified_impressions", json!(1_000)),
@@ -467,24 +466,25 @@ fn expected_totals() -> Vec<(&'static str, Value)> {
         ("engagements", json!(200)),
         ("posts", json!(2)),
         ("conversions", json!(5)),
+        ("flagged_conversions", json!(2)),
         ("revenue_minor", json!(21_800)),
         ("discount_minor", json!(200)),
         ("refunded_minor", json!(7_000)),
-        ("cost_minor", json!(22_050)),
-        ("ctr", json!(8.0 / 3_000.0)),
+        ("cost_minor", json!(21_090)),
+        ("ctr", json!(11.0 / 3_000.0)),
         ("engagement_rate", json!(200.0 / 2_300.0)),
-        ("cvr", json!(1.0)),
+        ("cvr", json!(0.625)),
         ("aov_minor", json!(4_360)),
-        ("epc_minor", json!(2_725)),
-        ("cpa_minor", json!(4_410)),
-        ("cpc_minor", json!(2_756)), // 2756.25
-        ("cpe_minor", json!(110)),   // 110.25
-        ("roas", json!(21_800.0 / 22_050.0)),
-        ("roi", json!((21_800.0 * 0.5 - 22_050.0) / 22_050.0)),
-        ("budget_used", json!(0.2205)),
+        ("epc_minor", json!(1_982)), // 1981.82
+        ("cpa_minor", json!(4_218)),
+        ("cpc_minor", json!(1_917)), // 1917.27
+        ("cpe_minor", json!(105)),   // 105.45
+        ("roas", json!(21_800.0 / 21_090.0)),
+        ("roi", json!((21_800.0 * 0.5 - 21_090.0) / 21_090.0)),
+        ("budget_used", json!(0.2109)),
         ("flat_fees_minor", json!(10_000)),
-        ("click_fees_minor", json!(70)),
-        ("conversion_fees_minor", json!(2_000)),
+        ("click_fees_minor", json!(110)),
+        ("conversion_fees_minor", json!(1_000)),
         ("revenue_share_minor", json!(1_980)),
         ("cost_lines_minor", json!(8_000)),
     ]
@@ -522,6 +522,23 @@ async fn the_campaign_report_matches_the_hand_computed_kpis_in_json_and_csv() {
         "everything was ingested: {body}"
     );
 
+    // The signals are stored on the facts themselves
+    let stored: (i64, Vec<String>, Vec<String>) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM clicks WHERE burst),
+                (SELECT array_agg(c.order_id ORDER BY c.order_id)
+                 FROM conversion_events e JOIN conversions c ON c.id = e.conversion_id
+                 WHERE e.fast_conversion AND e.event_type = 'conversion'),
+                (SELECT array_agg(c.order_id ORDER BY c.order_id)
+                 FROM conversion_events e JOIN conversions c ON c.id = e.conversion_id
+                 WHERE e.leaked_code AND e.event_type = 'conversion')",
+    )
+    .fetch_one(&l.desk.app.db)
+    .await
+    .unwrap();
+    assert_eq!(stored.0, 1, "x3's click");
+    assert_eq!(stored.1, ["e2"]);
+    assert_eq!(stored.2, ["e3", "n1"]);
+
     let (header, rows) = l.desk.csv(&format!("{path}?format=csv")).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
@@ -557,54 +574,68 @@ async fn influencers_are_ranked_by_the_goal_and_the_weakest_is_flagged() {
         ("clicks", json!(5)),
         ("unique_clicks", json!(3)),
         ("bot_clicks", json!(1)),
+        ("flagged_clicks", json!(0)),
         ("impressions", json!(2_000)),
         ("reach", json!(1_500)),
         ("unverified_reach", json!(0)),
         ("engagements", json!(150)),
         ("conversions", json!(4)),
+        ("flagged_conversions", json!(2)),
         ("revenue_minor", json!(19_800)),
         ("discount_minor", json!(200)),
-        ("cost_minor", json!(14_010)),
+        ("cost_minor", json!(13_010)),
+        ("conversion_fees_minor", json!(1_000)),
         ("ctr", json!(0.0025)),
         ("engagement_rate", json!(0.1)),
         ("cvr", json!(4.0 / 3.0)),
         ("aov_minor", json!(4_950)),
         ("epc_minor", json!(3_960)),
-        ("cpa_minor", json!(3_503)), // 3502.5
-        ("cpc_minor", json!(2_802)),
-        ("cpe_minor", json!(93)), // 93.4
-        ("roas", json!(19_800.0 / 14_010.0)),
-        ("roi", json!((9_900.0 - 14_010.0) / 14_010.0)),
-        ("budget_used", json!(0.1401)),
+        ("cpa_minor", json!(3_253)), // 3252.5
+        ("cpc_minor", json!(2_602)),
+        ("cpe_minor", json!(87)), // 86.73
+        ("roas", json!(19_800.0 / 13_010.0)),
+        ("roi", json!((9_900.0 - 13_010.0) / 13_010.0)),
+        ("budget_used", json!(0.1301)),
     ];
-    // Nora: 1 sale (0.4 × average: underperforming), 3 of her 10 target clicks
+    // Nora: 1 sale (0.4 × average: underperforming), 6 of her 10 target clicks
     let nora = &data[1];
     assert_eq!(nora["influencer_id"], json!(l.nora));
     let nora_expected = [
         ("rank", json!(2)),
         ("ratio_to_average", json!(0.4)),
-        ("target_progress", json!(0.3)),
+        ("target_progress", json!(0.6)),
         ("underperforming", json!(true)),
-        ("clicks", json!(3)),
-        ("unique_clicks", json!(2)),
+        ("clicks", json!(6)),
+        ("unique_clicks", json!(5)),
+        ("flagged_clicks", json!(1)),
+        ("flagged_unique_clicks", json!(1)),
         ("unverified_impressions", json!(1_000)),
         ("unverified_reach", json!(800)),
         ("engagements", json!(50)),
         ("conversions", json!(1)),
+        ("flagged_conversions", json!(0)),
         ("revenue_minor", json!(2_000)),
         ("refunded_minor", json!(6_000)),
-        ("cost_minor", json!(3_040)),
-        ("cvr", json!(0.5)),
-        ("epc_minor", json!(667)), // 666.67
-        ("cpa_minor", json!(3_040)),
-        ("cpc_minor", json!(1_013)),
-        ("cpe_minor", json!(61)), // 60.8
-        ("roas", json!(2_000.0 / 3_040.0)),
-        ("roi", json!((1_000.0 - 3_040.0) / 3_040.0)),
+        ("cost_minor", json!(3_080)),
+        ("click_fees_minor", json!(80)),
+        ("ctr", json!(0.006)),
+        ("cvr", json!(0.2)),
+        ("epc_minor", json!(333)), // 333.33
+        ("cpa_minor", json!(3_080)),
+        ("cpc_minor", json!(513)), // 513.33
+        ("cpe_minor", json!(62)),  // 61.6
+        ("roas", json!(2_000.0 / 3_080.0)),
+        ("roi", json!((1_000.0 - 3_080.0) / 3_080.0)),
+        ("budget_used", json!(0.0308)),
     ];
     for (row, expected) in [(emma, &emma_expected[..]), (nora, &nora_expected[..])] {
         for (name, value) in expected {
-            assert_kpi(row, name, value.clone());
+            let source = if name.ends_with("_fees_minor") {
+                &row["cost"]
+            } else {
+                row
+            };
+            assert_kpi(source, name, value.clone());
         }
     }
     assert_eq!(nora["cost"]["cost_lines_minor"], 3_000);
@@ -638,46 +669,51 @@ async fn breakdowns_split_clicks_and_sales_by_dimension_link_and_code() {
         )
     };
 
-    // Sweden: A four times (2 unique), C twice and D (2 unique); Britain: B (unique) and
-    // the bot
+    // Sweden: A four times (2 unique), C twice, D and x1–x3 (5 unique); Britain: B
+    // (unique) and the bot
     let countries = l.desk.report(&by("country")).await;
-    assert_eq!(
-        countries.assert_status(200)["data"],
-        json!([
-            {"value": "SE", "clicks": 7, "unique_clicks": 4, "bot_clicks": 0, "share": 0.875},
-            {"value": "GB", "clicks": 1, "unique_clicks": 1, "bot_clicks": 1, "share": 0.125},
-        ])
+    assert_rows(
+        &countries.assert_status(200)["data"],
+        &json!([
+            {"value": "SE", "clicks": 10, "unique_clicks": 7, "bot_clicks": 0,
+             "share": 10.0 / 11.0},
+            {"value": "GB", "clicks": 1, "unique_clicks": 1, "bot_clicks": 1,
+             "share": 1.0 / 11.0},
+        ]),
     );
     let triggers = l.desk.report(&by("trigger")).await;
-    assert_eq!(
-        triggers.body["data"],
-        json!([
-            {"value": "link", "clicks": 7, "unique_clicks": 4, "bot_clicks": 1, "share": 0.875},
-            {"value": "qr", "clicks": 1, "unique_clicks": 1, "bot_clicks": 0, "share": 0.125},
-        ])
+    assert_rows(
+        &triggers.body["data"],
+        &json!([
+            {"value": "link", "clicks": 10, "unique_clicks": 7, "bot_clicks": 1,
+             "share": 10.0 / 11.0},
+            {"value": "qr", "clicks": 1, "unique_clicks": 1, "bot_clicks": 0,
+             "share": 1.0 / 11.0},
+        ]),
     );
     let referrers = l.desk.report(&by("referrer")).await;
     assert_eq!(referrers.body["data"][0]["value"], "instagram.com");
-    assert_eq!(referrers.body["data"][0]["clicks"], 8);
+    assert_eq!(referrers.body["data"][0]["clicks"], 11);
 
     let links = l.desk.report(&by("link")).await;
     let links = links.body["data"].as_array().unwrap().clone();
     assert_eq!(links.len(), 2);
-    assert_eq!(links[0]["slug"], "emma-launch");
+    // Most clicks first: Nora's 6, then Emma's 5
+    assert_eq!(links[0]["slug"], "nora-launch");
+    assert_eq!(links[0]["conversions"], 1);
+    assert_eq!(links[0]["cvr"], 0.2);
+    assert_eq!(links[1]["slug"], "emma-launch");
     assert_eq!(
         (
-            &links[0]["clicks"],
-            &links[0]["unique_clicks"],
-            &links[0]["bot_clicks"],
-            &links[0]["conversions"],
-            &links[0]["revenue_minor"]
+            &links[1]["clicks"],
+            &links[1]["unique_clicks"],
+            &links[1]["bot_clicks"],
+            &links[1]["conversions"],
+            &links[1]["revenue_minor"]
         ),
         (&json!(5), &json!(3), &json!(1), &json!(1), &json!(5_000)),
-        "only e2 came through the link itself"
+        "only e2 was credited through the link itself"
     );
-    assert_eq!(links[1]["slug"], "nora-launch");
-    assert_eq!(links[1]["conversions"], 1);
-    assert_eq!(links[1]["cvr"], 0.5);
 
     let codes = l.desk.report(&by("code")).await;
     assert_eq!(

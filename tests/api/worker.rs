@@ -503,6 +503,7 @@ fn stored_row(click_id: &str, visitor: &str, minutes_ago: i64, is_bot: bool) -> 
         referrer_host: None,
         trigger: "link".to_owned(),
         is_bot,
+        burst: false,
     }
 }
 
