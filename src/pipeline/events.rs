@@ -22,6 +22,9 @@ pub enum Event {
     Refund(ConversionEvent),
     /// A conversion cancelled (`amount_minor`: what was not yet refunded).
     Cancellation(ConversionEvent),
+    /// A conversion's credit moved (re-attribution): its attribution fields name the new
+    /// credit, `moved_from` the old one, `state` what it counted when it moved.
+    Reattribution(ConversionEvent),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +104,29 @@ pub struct ConversionEvent {
     /// the fraud signals from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub click_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Credited>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ConversionState>,
+}
+
+/// Whom a conversion was credited to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credited {
+    pub campaign_id: i64,
+    pub influencer_id: i64,
+    pub via: String,
+    pub link_id: Option<i64>,
+}
+
+/// What a conversion counts in the rollups at one moment: its refunds (a cancellation
+/// counts what was left as refunded), whether it was cancelled, and whether it no longer
+/// counts as a conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionState {
+    pub refunded_minor: i64,
+    pub cancelled: bool,
+    pub voided: bool,
 }
 
 impl Event {
@@ -133,6 +159,9 @@ impl Event {
                 .map_err(|e| e.to_string()),
             "cancellation" => serde_json::from_slice(raw)
                 .map(Event::Cancellation)
+                .map_err(|e| e.to_string()),
+            "reattribution" => serde_json::from_slice(raw)
+                .map(Event::Reattribution)
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown event type `{other}`")),
         }

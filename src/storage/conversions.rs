@@ -18,6 +18,7 @@ pub enum ConversionEventType {
     Conversion,
     Refund,
     Cancellation,
+    Reattribution,
 }
 
 impl ConversionEventType {
@@ -26,6 +27,7 @@ impl ConversionEventType {
             ConversionEventType::Conversion => "conversion",
             ConversionEventType::Refund => "refund",
             ConversionEventType::Cancellation => "cancellation",
+            ConversionEventType::Reattribution => "reattribution",
         }
     }
 }
@@ -195,6 +197,8 @@ fn event_of(row: &ConversionRow, id: String, amount_minor: i64, voids: bool) -> 
         code: row.code.clone(),
         voids,
         click_id: row.click_id.clone(),
+        moved_from: None,
+        state: None,
     }
 }
 
@@ -330,31 +334,60 @@ pub async fn cancel_for_redemption(
     Ok(())
 }
 
-/// Stores each event once and adds what was new to the rollups (attributed events only).
+/// What one event changes in one `conversion_rollups` row (a re-attribution changes two).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    pub campaign_id: i64,
+    pub influencer_id: i64,
+    pub via: String,
+    pub link_id: Option<i64>,
+    pub conversions: i64,
+    pub revenue_minor: i64,
+    pub discount_minor: i64,
+    pub refunded_minor: i64,
+    pub cancelled: i64,
+    pub voided: i64,
+    pub flagged: i64,
+}
+
+/// An event to store, with its fraud signals and what it adds to the rollups.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub event_type: ConversionEventType,
+    pub event: ConversionEvent,
+    pub flags: ConversionFlags,
+    pub contributions: Vec<Contribution>,
+}
+
+/// Stores each event once and adds the contributions of the new ones to the rollups.
 pub async fn ingest_batch(
     tx: &mut Transaction<'_, Postgres>,
-    events: &[(ConversionEventType, ConversionEvent, ConversionFlags)],
+    events: &[Ingested],
 ) -> Result<u64, StorageError> {
-    let ids: Vec<&str> = events.iter().map(|(_, e, _)| e.id.as_str()).collect();
-    let types: Vec<&str> = events.iter().map(|(t, _, _)| t.as_str()).collect();
-    let conversion_ids: Vec<i64> = events.iter().map(|(_, e, _)| e.conversion_id).collect();
-    let campaigns: Vec<Option<i64>> = events.iter().map(|(_, e, _)| e.campaign_id).collect();
-    let influencers: Vec<Option<i64>> = events.iter().map(|(_, e, _)| e.influencer_id).collect();
-    let links: Vec<Option<i64>> = events.iter().map(|(_, e, _)| e.link_id).collect();
-    let vias: Vec<Option<&str>> = events.iter().map(|(_, e, _)| e.via.as_deref()).collect();
-    let kinds: Vec<&str> = events.iter().map(|(_, e, _)| e.kind.as_str()).collect();
-    let amounts: Vec<i64> = events.iter().map(|(_, e, _)| e.amount_minor).collect();
-    let discounts: Vec<i64> = events.iter().map(|(_, e, _)| e.discount_minor).collect();
-    let currencies: Vec<&str> = events.iter().map(|(_, e, _)| e.currency.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = events.iter().map(|(_, e, _)| e.occurred_at).collect();
-    let codes: Vec<Option<&str>> = events.iter().map(|(_, e, _)| e.code.as_deref()).collect();
-    let voids: Vec<bool> = events.iter().map(|(_, e, _)| e.voids).collect();
-    let click_ids: Vec<Option<&str>> = events
+    let ids: Vec<&str> = events.iter().map(|i| i.event.id.as_str()).collect();
+    let types: Vec<&str> = events.iter().map(|i| i.event_type.as_str()).collect();
+    let e = |f: fn(&ConversionEvent) -> Option<i64>| {
+        events.iter().map(|i| f(&i.event)).collect::<Vec<_>>()
+    };
+    let conversion_ids: Vec<i64> = events.iter().map(|i| i.event.conversion_id).collect();
+    let vias: Vec<Option<&str>> = events.iter().map(|i| i.event.via.as_deref()).collect();
+    let kinds: Vec<&str> = events.iter().map(|i| i.event.kind.as_str()).collect();
+    let amounts: Vec<i64> = events.iter().map(|i| i.event.amount_minor).collect();
+    let discounts: Vec<i64> = events.iter().map(|i| i.event.discount_minor).collect();
+    let currencies: Vec<&str> = events.iter().map(|i| i.event.currency.as_str()).collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|i| i.event.occurred_at).collect();
+    let codes: Vec<Option<&str>> = events.iter().map(|i| i.event.code.as_deref()).collect();
+    let voids: Vec<bool> = events.iter().map(|i| i.event.voids).collect();
+    let click_ids: Vec<Option<&str>> = events.iter().map(|i| i.event.click_id.as_deref()).collect();
+    let fast: Vec<bool> = events.iter().map(|i| i.flags.fast).collect();
+    let leaked: Vec<bool> = events.iter().map(|i| i.flags.leaked_code).collect();
+
+    let parts: Vec<(&Ingested, &Contribution)> = events
         .iter()
-        .map(|(_, e, _)| e.click_id.as_deref())
+        .flat_map(|i| i.contributions.iter().map(move |c| (i, c)))
         .collect();
-    let fast: Vec<bool> = events.iter().map(|(_, _, f)| f.fast).collect();
-    let leaked: Vec<bool> = events.iter().map(|(_, _, f)| f.leaked_code).collect();
+    let part = |f: fn(&Contribution) -> i64| parts.iter().map(|(_, c)| f(c)).collect::<Vec<_>>();
+
     let inserted: i64 = sqlx::query_scalar(
         "WITH inserted AS (
            INSERT INTO conversion_events (event_id, event_type, conversion_id, campaign_id,
@@ -370,27 +403,27 @@ pub async fn ingest_batch(
                   unnest($13::text[]), unnest($14::bool[]), unnest($15::text[]),
                   unnest($16::bool[]), unnest($17::bool[])
            ON CONFLICT (event_id) DO NOTHING
-           RETURNING event_type, campaign_id, influencer_id, via, kind, link_id, code,
-                     amount_minor, discount_minor, occurred_at, voids,
-                     fast_conversion OR leaked_code AS flagged),
+           RETURNING event_id),
+         parts AS (
+           SELECT * FROM unnest($18::text[], $19::bigint[], $20::bigint[], $21::text[],
+                                $22::bigint[], $23::text[], $24::timestamptz[], $25::text[],
+                                $26::bigint[], $27::bigint[], $28::bigint[], $29::bigint[],
+                                $30::bigint[], $31::bigint[], $32::bigint[])
+             AS p(event_id, campaign_id, influencer_id, via, link_id, kind, occurred_at, code,
+                  conversions, revenue_minor, discount_minor, refunded_minor, cancelled,
+                  voided, flagged)),
          rolled AS (
            INSERT INTO conversion_rollups AS r (campaign_id, influencer_id, hour, via, kind,
                                                 link_id, code, conversions, revenue_minor,
                                                 discount_minor, refunded_minor, cancelled,
                                                 voided, flagged)
-           SELECT campaign_id, influencer_id, date_trunc('hour', occurred_at, 'UTC'), via,
-                  kind, coalesce(link_id, 0), coalesce(code, ''),
-                  count(*) FILTER (WHERE event_type = 'conversion'),
-                  coalesce(sum(amount_minor) FILTER (WHERE event_type = 'conversion'), 0),
-                  coalesce(sum(discount_minor) FILTER (WHERE event_type = 'conversion'), 0),
-                  coalesce(sum(amount_minor) FILTER (WHERE event_type <> 'conversion'), 0),
-                  count(*) FILTER (WHERE event_type = 'cancellation'),
-                  count(*) FILTER (WHERE voids),
-                  count(*) FILTER (WHERE flagged AND event_type = 'conversion')
-                    - count(*) FILTER (WHERE flagged AND voids)
-           FROM inserted
-           WHERE campaign_id IS NOT NULL AND influencer_id IS NOT NULL AND via IS NOT NULL
+           SELECT p.campaign_id, p.influencer_id, date_trunc('hour', p.occurred_at, 'UTC'),
+                  p.via, p.kind, coalesce(p.link_id, 0), coalesce(p.code, ''),
+                  sum(p.conversions), sum(p.revenue_minor), sum(p.discount_minor),
+                  sum(p.refunded_minor), sum(p.cancelled), sum(p.voided), sum(p.flagged)
+           FROM parts p JOIN inserted USING (event_id)
            GROUP BY 1, 2, 3, 4, 5, 6, 7
+           -- One lock order for every batch, so concurrent ones cannot deadlock.
            ORDER BY 1, 2, 3, 4, 5, 6, 7
            ON CONFLICT (campaign_id, influencer_id, hour, via, kind, link_id, code) DO UPDATE
              SET conversions = r.conversions + EXCLUDED.conversions,
@@ -405,9 +438,9 @@ pub async fn ingest_batch(
     .bind(&ids)
     .bind(&types)
     .bind(&conversion_ids)
-    .bind(&campaigns)
-    .bind(&influencers)
-    .bind(&links)
+    .bind(e(|e| e.campaign_id))
+    .bind(e(|e| e.influencer_id))
+    .bind(e(|e| e.link_id))
     .bind(&vias)
     .bind(&kinds)
     .bind(&amounts)
@@ -419,6 +452,46 @@ pub async fn ingest_batch(
     .bind(&click_ids)
     .bind(&fast)
     .bind(&leaked)
+    .bind(
+        parts
+            .iter()
+            .map(|(i, _)| i.event.id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(part(|c| c.campaign_id))
+    .bind(part(|c| c.influencer_id))
+    .bind(
+        parts
+            .iter()
+            .map(|(_, c)| c.via.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(parts.iter().map(|(_, c)| c.link_id).collect::<Vec<_>>())
+    .bind(
+        parts
+            .iter()
+            .map(|(i, _)| i.event.kind.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        parts
+            .iter()
+            .map(|(i, _)| i.event.occurred_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        parts
+            .iter()
+            .map(|(i, _)| i.event.code.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(part(|c| c.conversions))
+    .bind(part(|c| c.revenue_minor))
+    .bind(part(|c| c.discount_minor))
+    .bind(part(|c| c.refunded_minor))
+    .bind(part(|c| c.cancelled))
+    .bind(part(|c| c.voided))
+    .bind(part(|c| c.flagged))
     .fetch_one(&mut **tx)
     .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))

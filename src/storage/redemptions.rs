@@ -208,6 +208,8 @@ pub async fn redeem(
             code: Some(new.code.clone()),
             voids: false,
             click_id: new.click_id.clone(),
+            moved_from: None,
+            state: None,
         };
         serde_json::to_value(Event::Conversion(event)).unwrap_or_default()
     });

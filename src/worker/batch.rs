@@ -12,8 +12,13 @@ use crate::{
         fraud::{BurstDetector, ConversionFacts, ConversionFlags},
     },
     enrich::{self, agent, geo::GeoIp},
-    pipeline::events::{ClickEvent, ConversionEvent, Event, Trigger, FIELD},
-    storage::{clicks::ClickRow, conversions::ConversionEventType},
+    pipeline::events::{
+        ClickEvent, ConversionEvent, ConversionState, Credited, Event, Trigger, FIELD,
+    },
+    storage::{
+        clicks::ClickRow,
+        conversions::{Contribution, ConversionEventType, Ingested},
+    },
 };
 
 pub struct Decoded {
@@ -38,7 +43,7 @@ pub struct DecodedBatch {
 
 pub struct Prepared {
     pub rows: Vec<ClickRow>,
-    pub conversions: Vec<(ConversionEventType, ConversionEvent, ConversionFlags)>,
+    pub conversions: Vec<Ingested>,
     pub dead: Vec<DeadEntry>,
     pub entry_ids: Vec<String>,
 }
@@ -77,6 +82,9 @@ pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
                 Ok(Event::Cancellation(event)) => batch
                     .conversions
                     .push((ConversionEventType::Cancellation, event)),
+                Ok(Event::Reattribution(event)) => batch
+                    .conversions
+                    .push((ConversionEventType::Reattribution, event)),
                 Err(reason) => batch.dead.push(DeadEntry {
                     entry_id: entry.id.clone(),
                     reason,
@@ -115,10 +123,7 @@ pub fn enrich(
     let conversions = batch
         .conversions
         .into_iter()
-        .map(|(kind, event)| {
-            let flags = conversion_flags(&event, owners, fast_conversion);
-            (kind, event, flags)
-        })
+        .map(|(event_type, event)| ingested(event_type, event, owners, fast_conversion))
         .collect();
     let mut prepared = Prepared {
         rows: Vec::with_capacity(batch.clicks.len()),
@@ -185,15 +190,19 @@ pub fn enrich(
     prepared
 }
 
-/// The signals of a conversion event; every event of one conversion gets the same.
-fn conversion_flags(
-    event: &ConversionEvent,
+/// A conversion event with its signals and what it changes in the rollups.
+///
+/// Every change is a difference, so the rollups come out the same whatever order a
+/// conversion's events arrive in: a conversion adds itself under its credit; a refund or
+/// cancellation adds what it refunds (and, when it voids the conversion, takes back the
+/// count and its flag); a re-attribution takes the conversion's state from the old credit
+/// and adds it under the new one.
+fn ingested(
+    event_type: ConversionEventType,
+    event: ConversionEvent,
     owners: &HashMap<i64, (i64, i64)>,
     fast_conversion: Duration,
-) -> ConversionFlags {
-    let Some(influencer) = event.influencer_id else {
-        return ConversionFlags::default();
-    };
+) -> Ingested {
     let click =
         event
             .click_id
@@ -204,11 +213,113 @@ fn conversion_flags(
                     .get(&link_id)
                     .map(|&(_, link_influencer)| (link_influencer, clicked_at))
             });
-    let facts = ConversionFacts {
-        via_code: event.via.as_deref() == Some("code"),
-        credited_influencer: influencer,
-        occurred_at: event.occurred_at,
-        click,
+    let flags_for = |influencer: i64, via: &str| {
+        ConversionFlags::of(
+            &ConversionFacts {
+                via_code: via == "code",
+                credited_influencer: influencer,
+                occurred_at: event.occurred_at,
+                click,
+            },
+            fast_conversion,
+        )
     };
-    ConversionFlags::of(&facts, fast_conversion)
+    let credit = match (event.campaign_id, event.influencer_id, event.via.as_deref()) {
+        (Some(campaign_id), Some(influencer_id), Some(via)) => Some(Credited {
+            campaign_id,
+            influencer_id,
+            via: via.to_owned(),
+            link_id: event.link_id,
+        }),
+        _ => None,
+    };
+    let flags = credit
+        .as_ref()
+        .map(|c| flags_for(c.influencer_id, &c.via))
+        .unwrap_or_default();
+    let at = |credit: &Credited, sign: i64, counts: Counts| Contribution {
+        campaign_id: credit.campaign_id,
+        influencer_id: credit.influencer_id,
+        via: credit.via.clone(),
+        link_id: credit.link_id,
+        conversions: sign * counts.conversions,
+        revenue_minor: sign * counts.revenue_minor,
+        discount_minor: sign * counts.discount_minor,
+        refunded_minor: sign * counts.refunded_minor,
+        cancelled: sign * counts.cancelled,
+        voided: sign * counts.voided,
+        flagged: sign * counts.flagged,
+    };
+    let voided = i64::from(event.voids);
+    let contributions = match event_type {
+        ConversionEventType::Conversion => credit
+            .iter()
+            .map(|c| {
+                let counts = Counts {
+                    conversions: 1,
+                    revenue_minor: event.amount_minor,
+                    discount_minor: event.discount_minor,
+                    flagged: i64::from(flags.any()),
+                    ..Counts::default()
+                };
+                at(c, 1, counts)
+            })
+            .collect(),
+        ConversionEventType::Refund | ConversionEventType::Cancellation => credit
+            .iter()
+            .map(|c| {
+                let counts = Counts {
+                    refunded_minor: event.amount_minor,
+                    cancelled: i64::from(event_type == ConversionEventType::Cancellation),
+                    voided,
+                    flagged: -(voided * i64::from(flags.any())),
+                    ..Counts::default()
+                };
+                at(c, 1, counts)
+            })
+            .collect(),
+        ConversionEventType::Reattribution => {
+            let state = event.state.unwrap_or(ConversionState {
+                refunded_minor: 0,
+                cancelled: false,
+                voided: false,
+            });
+            let counts = |flagged: bool| Counts {
+                conversions: 1,
+                revenue_minor: event.amount_minor,
+                discount_minor: event.discount_minor,
+                refunded_minor: state.refunded_minor,
+                cancelled: i64::from(state.cancelled),
+                voided: i64::from(state.voided),
+                flagged: i64::from(flagged && !state.voided),
+            };
+            let from = event.moved_from.iter().map(|old| {
+                at(
+                    old,
+                    -1,
+                    counts(flags_for(old.influencer_id, &old.via).any()),
+                )
+            });
+            let to = credit.iter().map(|new| at(new, 1, counts(flags.any())));
+            from.chain(to).collect()
+        }
+    };
+    Ingested {
+        event_type,
+        event,
+        flags,
+        contributions,
+    }
+}
+
+/// The counters of one rollup row.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    conversions: i64,
+    revenue_minor: i64,
+    discount_minor: i64,
+    refunded_minor: i64,
+    cancelled: i64,
+    voided: i64,
+    flagged: i64,
 }
