@@ -203,7 +203,7 @@ fn event_of(row: &ConversionRow, id: String, amount_minor: i64, voids: bool) -> 
 }
 
 /// Puts an event in the outbox, to reach the streams once this transaction commits.
-async fn enqueue(
+pub(crate) async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     shard_key: i64,
     event: &Event,

@@ -15,6 +15,7 @@ pub mod enrollments;
 pub mod influencers;
 pub mod links;
 pub mod posts;
+pub mod reattribution;
 pub mod redeemer;
 pub mod redemptions;
 pub mod reports;

@@ -473,3 +473,45 @@ pub async fn assert_rollups_match_facts(db: &PgPool) {
         "dimension rollups differ from a recount of clicks"
     );
 }
+
+/// Conversion rollups must always equal a recount of the conversions as they stand now
+/// (credit, refunds, cancellation), once every event is ingested.
+pub async fn assert_conversion_rollups_match_facts(db: &PgPool) {
+    type Mismatch = (
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let mismatches: Vec<Mismatch> = sqlx::query_as(
+        "WITH facts AS (
+               SELECT campaign_id, influencer_id, date_trunc('hour', occurred_at, 'UTC') AS hour,
+                      via, kind, coalesce(link_id, 0) AS link_id, coalesce(code, '') AS code,
+                      count(*) AS conversions, sum(amount_minor) AS revenue_minor,
+                      sum(CASE WHEN cancelled_at IS NOT NULL THEN amount_minor
+                               ELSE refunded_minor END) AS refunded_minor,
+                      count(*) FILTER (WHERE cancelled_at IS NOT NULL
+                                         OR (amount_minor > 0 AND refunded_minor = amount_minor))
+                        AS voided
+               FROM conversions WHERE status = 'attributed'
+               GROUP BY 1, 2, 3, 4, 5, 6, 7),
+             rolled AS (
+               SELECT * FROM conversion_rollups
+               WHERE conversions <> 0 OR revenue_minor <> 0 OR refunded_minor <> 0 OR voided <> 0)
+             SELECT f.conversions, r.conversions, f.revenue_minor, r.revenue_minor, r.voided
+             FROM facts f
+             FULL JOIN rolled r USING (campaign_id, influencer_id, hour, via, kind, link_id, code)
+             WHERE f.conversions IS DISTINCT FROM r.conversions
+                OR f.revenue_minor IS DISTINCT FROM r.revenue_minor
+                OR f.refunded_minor IS DISTINCT FROM r.refunded_minor
+                OR f.voided IS DISTINCT FROM r.voided",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert!(
+        mismatches.is_empty(),
+        "conversion rollups differ from a recount: {mismatches:?}"
+    );
+}

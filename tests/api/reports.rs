@@ -12,14 +12,14 @@ use attrib::{
         events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
         keys::Keys,
     },
-    worker::{SignalLimits, WorkerConfig},
+    worker::{SignalLimits, Worker, WorkerConfig},
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_rollups_match_facts, create_key, draining, spawn_app_with, worker_for, TestApp,
-    CLICK_SECRET,
+    assert_rollups_match_facts, create_key, draining, spawn_app_with, stream_entries, worker_for,
+    TestApp, CLICK_SECRET,
 };
 
 const GEOIP: &str = concat!(
@@ -32,10 +32,12 @@ const PREVIEW_BOT: &str =
 const SWEDEN: &str = "89.160.20.112";
 const BRITAIN: &str = "81.2.69.142";
 
+/// An app with an analyst key and a checkout key, clicks written straight into the
+/// streams at chosen times, and a worker run on demand.
 pub struct Desk {
     pub app: TestApp,
     analyst: String,
-    checkout: String,
+    pub checkout: String,
     signer: ClickSigner,
 }
 
@@ -52,14 +54,14 @@ impl Desk {
         }
     }
 
-    async fn created(&self, path: &str, body: Value) -> String {
+    pub async fn created(&self, path: &str, body: Value) -> String {
         self.app.post(path, body).await.assert_status(201)["id"]
             .as_str()
             .unwrap()
             .to_owned()
     }
 
-    async fn influencer(&self, campaign: &str, handle: &str, terms: Value) -> String {
+    pub async fn influencer(&self, campaign: &str, handle: &str, terms: Value) -> String {
         let id = self
             .created("/v1/influencers", json!({"handle": handle}))
             .await;
@@ -72,7 +74,7 @@ impl Desk {
         id
     }
 
-    async fn link(&self, campaign: &str, influencer: &str, slug: &str) -> i64 {
+    pub async fn link(&self, campaign: &str, influencer: &str, slug: &str) -> i64 {
         self.created(
             "/v1/links",
             json!({"campaign_id": campaign, "influencer_id": influencer, "slug": slug,
@@ -84,7 +86,14 @@ impl Desk {
     }
 
     /// A click as the redirect records it, at `at`; returns its click id.
-    async fn click(&self, link_id: i64, at: &str, visitor: &str, agent: &str, ip: &str) -> String {
+    pub async fn click(
+        &self,
+        link_id: i64,
+        at: &str,
+        visitor: &str,
+        agent: &str,
+        ip: &str,
+    ) -> String {
         self.click_with(link_id, at, visitor, agent, ip, Trigger::Link)
             .await
     }
@@ -128,7 +137,7 @@ impl Desk {
         id
     }
 
-    async fn checkout(&self, path: &str, body: Value) -> Value {
+    pub async fn checkout(&self, path: &str, body: Value) -> Value {
         let reply = self
             .app
             .send(
@@ -143,7 +152,52 @@ impl Desk {
     }
 
     /// Waits for the outbox relay, then ingests everything in the streams.
-    async fn ingest(&self) {
+    pub async fn ingest(&self) {
+        self.outbox_relayed().await;
+        self.worker().drain().await.unwrap();
+    }
+
+    /// Takes every event out of the streams, lets `reorder` shuffle them, and ingests
+    /// them one batch per event in that order.
+    pub async fn ingest_after(&self, reorder: impl FnOnce(&mut Vec<(String, String)>)) {
+        self.outbox_relayed().await;
+        let keys = Keys::new(
+            &self.app.settings.redis_prefix,
+            self.app.settings.stream_shards,
+        );
+        let client = redis::Client::open(self.app.settings.redis_url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut events = Vec::new();
+        for shard in 0..keys.shards() {
+            let stream = keys.stream(shard);
+            for (_, fields) in stream_entries(&self.app.settings.redis_url, &stream).await {
+                for (_, payload) in fields {
+                    for line in payload.lines() {
+                        events.push((stream.clone(), line.to_owned()));
+                    }
+                }
+            }
+            redis::cmd("DEL")
+                .arg(&stream)
+                .query_async::<()>(&mut conn)
+                .await
+                .unwrap();
+        }
+        reorder(&mut events);
+        for (stream, line) in events {
+            redis::cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("e")
+                .arg(line)
+                .query_async::<String>(&mut conn)
+                .await
+                .unwrap();
+            self.worker().drain().await.unwrap();
+        }
+    }
+
+    async fn outbox_relayed(&self) {
         for _ in 0..200 {
             let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
                 .fetch_one(&self.app.db)
@@ -154,6 +208,9 @@ impl Desk {
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+    }
+
+    fn worker(&self) -> Worker {
         let geo = GeoIp::open(std::path::Path::new(GEOIP)).unwrap();
         let config = WorkerConfig {
             // Three clicks a minute from one address make a burst here
@@ -164,9 +221,6 @@ impl Desk {
             ..draining("w", None)
         };
         worker_for(&self.app, Some(Arc::new(geo)), config)
-            .drain()
-            .await
-            .unwrap();
     }
 
     pub async fn report(&self, path: &str) -> crate::helpers::Reply {

@@ -268,3 +268,20 @@ pub async fn find(state: &AppState, raw_id: &str) -> Result<Campaign, ApiError> 
         .await?
         .ok_or_else(|| ApiError::not_found("campaign"))
 }
+
+/// `POST /v1/campaigns/{id}/reattribute`: decides the campaign's conversions again under
+/// its current window and priority (see `storage::reattribution`).
+pub async fn reattribute(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let campaign = find(&state, &id).await?;
+    let outcome = crate::storage::reattribution::reattribute(&state.db, campaign.id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "campaign_id": campaign.id.to_string(),
+        "examined": outcome.examined,
+        "moved": outcome.moved,
+        "kept_for_currency": outcome.kept_for_currency,
+    })))
+}

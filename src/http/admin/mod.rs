@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .patch(enrollments::patch),
     )
     .service(resource("/campaigns/{id}/links/generate").post(links::generate))
+    .service(resource("/campaigns/{id}/reattribute").post(campaigns::reattribute))
     .service(
         resource("/influencers")
             .post(influencers::create)
