@@ -18,4 +18,5 @@ mod posts_and_costs;
 mod reattribution;
 mod redirect;
 mod reports;
+mod rollups;
 mod worker;

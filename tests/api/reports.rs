@@ -109,9 +109,40 @@ impl Desk {
     ) -> String {
         let at: DateTime<Utc> = at.parse().unwrap();
         let id = self.signer.issue(link_id, at).as_str().to_owned();
+        self.push_click(link_id, &id, at, visitor, agent, ip, trigger)
+            .await;
+        id
+    }
+
+    /// The click `id` delivered once more, as after a producer's retry.
+    pub async fn click_again(
+        &self,
+        link_id: i64,
+        id: &str,
+        at: &str,
+        visitor: &str,
+        agent: &str,
+        ip: &str,
+    ) {
+        let at: DateTime<Utc> = at.parse().unwrap();
+        self.push_click(link_id, id, at, visitor, agent, ip, Trigger::Link)
+            .await;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn push_click(
+        &self,
+        link_id: i64,
+        id: &str,
+        at: DateTime<Utc>,
+        visitor: &str,
+        agent: &str,
+        ip: &str,
+        trigger: Trigger,
+    ) {
         let event = Event::Click(ClickEvent {
             v: SCHEMA_VERSION,
-            id: id.clone(),
+            id: id.to_owned(),
             link_id,
             at,
             visitor: visitor.to_owned(),
@@ -134,7 +165,26 @@ impl Desk {
             .query_async::<String>(&mut conn)
             .await
             .unwrap();
-        id
+    }
+
+    /// A checkout call that may be refused (a refund beyond what is left, say).
+    pub async fn try_checkout(&self, path: &str, body: Value) -> u16 {
+        let reply = self
+            .app
+            .send(
+                reqwest::Method::POST,
+                path,
+                Some(&self.checkout),
+                Some(&body),
+            )
+            .await;
+        assert!(
+            reply.status.as_u16() < 500,
+            "{path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        reply.status.as_u16()
     }
 
     pub async fn checkout(&self, path: &str, body: Value) -> Value {
