@@ -1,5 +1,6 @@
 //! SQL of the click facts: `clicks`, `visitor_days`, and their rollups `click_rollups`
-//! (link × hour) and `click_dim_rollups` (campaign × dimension × hour × value).
+//! (link × hour), `click_daily` (link × UTC day) and `click_dim_rollups` (campaign ×
+//! dimension × hour × value).
 //!
 //! A batch is written in one transaction the caller commits:
 //! 1. claim the visitor-days the batch's non-bot clicks open (first click of a visitor on a
@@ -62,7 +63,7 @@ pub async fn link_owners(
     Ok(rows.into_iter().map(|(id, c, i)| (id, (c, i))).collect())
 }
 
-/// Inserts the batch's clicks and adds exactly the inserted rows to both hourly rollups;
+/// Inserts the batch's clicks and adds exactly the inserted rows to every rollup;
 /// `$on_conflict` is empty or `ON CONFLICT DO NOTHING`.
 ///
 /// Arrays are unnested in the select list: `FROM unnest(a, b, …)` materialises every array
@@ -103,6 +104,25 @@ macro_rules! insert_clicks_sql {
                      bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks,
                      flagged_clicks = r.flagged_clicks + EXCLUDED.flagged_clicks,
                      flagged_unique_clicks = r.flagged_unique_clicks
+                                             + EXCLUDED.flagged_unique_clicks),
+             daily AS (
+               INSERT INTO click_daily AS d (link_id, day, campaign_id, influencer_id, clicks,
+                                             unique_clicks, bot_clicks, flagged_clicks,
+                                             flagged_unique_clicks)
+               SELECT link_id, (clicked_at AT TIME ZONE 'UTC')::date, campaign_id,
+                      influencer_id, count(*) FILTER (WHERE NOT is_bot),
+                      count(*) FILTER (WHERE is_unique), count(*) FILTER (WHERE is_bot),
+                      count(*) FILTER (WHERE burst AND NOT is_bot),
+                      count(*) FILTER (WHERE burst AND is_unique)
+               FROM inserted
+               GROUP BY 1, 2, 3, 4
+               ORDER BY 1, 2
+               ON CONFLICT (link_id, day) DO UPDATE
+                 SET clicks = d.clicks + EXCLUDED.clicks,
+                     unique_clicks = d.unique_clicks + EXCLUDED.unique_clicks,
+                     bot_clicks = d.bot_clicks + EXCLUDED.bot_clicks,
+                     flagged_clicks = d.flagged_clicks + EXCLUDED.flagged_clicks,
+                     flagged_unique_clicks = d.flagged_unique_clicks
                                              + EXCLUDED.flagged_unique_clicks),
              dims AS (
                -- Ordered: batches of other shards update the same campaign rows, and taking

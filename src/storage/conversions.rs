@@ -359,7 +359,8 @@ pub struct Ingested {
     pub contributions: Vec<Contribution>,
 }
 
-/// Stores each event once and adds the contributions of the new ones to the rollups.
+/// Stores each event once and adds the contributions of the new ones to the hourly and
+/// daily rollups.
 pub async fn ingest_batch(
     tx: &mut Transaction<'_, Postgres>,
     events: &[Ingested],
@@ -432,7 +433,27 @@ pub async fn ingest_batch(
                  refunded_minor = r.refunded_minor + EXCLUDED.refunded_minor,
                  cancelled = r.cancelled + EXCLUDED.cancelled,
                  voided = r.voided + EXCLUDED.voided,
-                 flagged = r.flagged + EXCLUDED.flagged)
+                 flagged = r.flagged + EXCLUDED.flagged),
+         daily AS (
+           INSERT INTO conversion_daily AS d (campaign_id, influencer_id, day, via, kind,
+                                              link_id, code, conversions, revenue_minor,
+                                              discount_minor, refunded_minor, cancelled,
+                                              voided, flagged)
+           SELECT p.campaign_id, p.influencer_id, (p.occurred_at AT TIME ZONE 'UTC')::date,
+                  p.via, p.kind, coalesce(p.link_id, 0), coalesce(p.code, ''),
+                  sum(p.conversions), sum(p.revenue_minor), sum(p.discount_minor),
+                  sum(p.refunded_minor), sum(p.cancelled), sum(p.voided), sum(p.flagged)
+           FROM parts p JOIN inserted USING (event_id)
+           GROUP BY 1, 2, 3, 4, 5, 6, 7
+           ORDER BY 1, 2, 3, 4, 5, 6, 7
+           ON CONFLICT (campaign_id, influencer_id, day, via, kind, link_id, code) DO UPDATE
+             SET conversions = d.conversions + EXCLUDED.conversions,
+                 revenue_minor = d.revenue_minor + EXCLUDED.revenue_minor,
+                 discount_minor = d.discount_minor + EXCLUDED.discount_minor,
+                 refunded_minor = d.refunded_minor + EXCLUDED.refunded_minor,
+                 cancelled = d.cancelled + EXCLUDED.cancelled,
+                 voided = d.voided + EXCLUDED.voided,
+                 flagged = d.flagged + EXCLUDED.flagged)
          SELECT count(*) FROM inserted",
     )
     .bind(&ids)

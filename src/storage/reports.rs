@@ -3,11 +3,13 @@
 //! never with the number of raw events; posts, metric snapshots and cost lines are
 //! configuration-sized tables read as they are.
 //!
-//! Every range is `[from, to)` on whole UTC hours: the caller rounds it.
+//! Every range is `[from, to)` on whole UTC hours: the caller rounds it. Totals over a
+//! range read its whole UTC days from the daily rollups and only the hours at its two
+//! ends from the hourly ones ([`Split`]).
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sqlx::PgPool;
 
 use super::StorageError;
@@ -17,6 +19,85 @@ use crate::domain::report::{Compensation, Tally};
 pub struct Range {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+}
+
+/// A range as whole UTC days `[first_day, end_day)` plus the hours before and after them:
+/// `[from, head_end)` and `[tail_start, to)`. Without a whole day inside, it is all head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub first_day: NaiveDate,
+    pub end_day: NaiveDate,
+    pub from: DateTime<Utc>,
+    pub head_end: DateTime<Utc>,
+    pub tail_start: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Range {
+    pub fn split(&self) -> Split {
+        let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
+        let floor_day = self.to.date_naive();
+        let ceil_day = if midnight(self.from.date_naive()) == self.from {
+            self.from.date_naive()
+        } else {
+            self.from.date_naive() + Duration::days(1)
+        };
+        if ceil_day < floor_day {
+            Split {
+                first_day: ceil_day,
+                end_day: floor_day,
+                from: self.from,
+                head_end: midnight(ceil_day),
+                tail_start: midnight(floor_day),
+                to: self.to,
+            }
+        } else {
+            Split {
+                first_day: ceil_day,
+                end_day: ceil_day,
+                from: self.from,
+                head_end: self.to,
+                tail_start: self.to,
+                to: self.to,
+            }
+        }
+    }
+}
+
+/// The rows of a daily rollup `daily` and an hourly one `hourly` (both aliased as
+/// columns `cols`) that together cover a [`Split`] bound as `$2`–`$7`, campaign `$1`.
+macro_rules! daily_and_hourly {
+    ($cols:literal, $daily:literal, $hourly:literal) => {
+        concat!(
+            "SELECT ",
+            $cols,
+            " FROM ",
+            $daily,
+            " WHERE campaign_id = $1 AND day >= $2 AND day < $3
+             UNION ALL
+             SELECT ",
+            $cols,
+            " FROM ",
+            $hourly,
+            " WHERE campaign_id = $1
+               AND ((hour >= $4 AND hour < $5) OR (hour >= $6 AND hour < $7))"
+        )
+    };
+}
+
+fn bind_split<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    campaign_id: i64,
+    split: Split,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(campaign_id)
+        .bind(split.first_day)
+        .bind(split.end_day)
+        .bind(split.from)
+        .bind(split.head_end)
+        .bind(split.tail_start)
+        .bind(split.to)
 }
 
 /// An enrolled influencer with the terms reports need.
@@ -79,17 +160,24 @@ pub async fn tallies(
 ) -> Result<HashMap<i64, Tally>, StorageError> {
     let mut tallies: HashMap<i64, Tally> = HashMap::new();
 
-    let clicks: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT influencer_id, sum(clicks)::bigint, sum(unique_clicks)::bigint,
-                sum(bot_clicks)::bigint, sum(flagged_clicks)::bigint,
-                sum(flagged_unique_clicks)::bigint
-         FROM click_rollups
-         WHERE campaign_id = $1 AND hour >= $2 AND hour < $3
-         GROUP BY influencer_id",
+    let split = range.split();
+    let clicks: Vec<(i64, i64, i64, i64, i64, i64)> = bind_split(
+        sqlx::query_as(concat!(
+            "SELECT influencer_id, sum(clicks)::bigint, sum(unique_clicks)::bigint,
+                    sum(bot_clicks)::bigint, sum(flagged_clicks)::bigint,
+                    sum(flagged_unique_clicks)::bigint
+             FROM (",
+            daily_and_hourly!(
+                "influencer_id, clicks, unique_clicks, bot_clicks, flagged_clicks,
+                 flagged_unique_clicks",
+                "click_daily",
+                "click_rollups"
+            ),
+            ") r GROUP BY influencer_id"
+        )),
+        campaign_id,
+        split,
     )
-    .bind(campaign_id)
-    .bind(range.from)
-    .bind(range.to)
     .fetch_all(db)
     .await?;
     for (influencer, clicks, unique, bots, flagged, flagged_unique) in clicks {
@@ -101,17 +189,23 @@ pub async fn tallies(
         t.flagged_unique_clicks = flagged_unique;
     }
 
-    let conversions: Vec<(i64, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT influencer_id, kind, sum(conversions - voided)::bigint,
-                sum(revenue_minor - refunded_minor)::bigint, sum(discount_minor)::bigint,
-                sum(refunded_minor)::bigint, sum(flagged)::bigint
-         FROM conversion_rollups
-         WHERE campaign_id = $1 AND hour >= $2 AND hour < $3
-         GROUP BY influencer_id, kind",
+    let conversions: Vec<(i64, String, i64, i64, i64, i64, i64)> = bind_split(
+        sqlx::query_as(concat!(
+            "SELECT influencer_id, kind, sum(conversions - voided)::bigint,
+                    sum(revenue_minor - refunded_minor)::bigint, sum(discount_minor)::bigint,
+                    sum(refunded_minor)::bigint, sum(flagged)::bigint
+             FROM (",
+            daily_and_hourly!(
+                "influencer_id, kind, conversions, voided, revenue_minor, refunded_minor,
+                 discount_minor, flagged",
+                "conversion_daily",
+                "conversion_rollups"
+            ),
+            ") r GROUP BY influencer_id, kind"
+        )),
+        campaign_id,
+        split,
     )
-    .bind(campaign_id)
-    .bind(range.from)
-    .bind(range.to)
     .fetch_all(db)
     .await?;
     for (influencer, kind, counted, revenue, discount, refunded, flagged) in conversions {
@@ -200,33 +294,57 @@ pub struct HourTally {
 }
 
 /// Clicks and sales per UTC hour; hours with nothing are absent.
+///
+/// Each filter reads through an index: a link its own rows, an influencer the rows of
+/// their links, a whole campaign its per-trigger rows of `click_dim_rollups` (every click
+/// has exactly one trigger, so they add up to the campaign's clicks per hour).
 pub async fn hourly(
     db: &PgPool,
     filter: SeriesFilter,
     range: Range,
 ) -> Result<Vec<(DateTime<Utc>, HourTally)>, StorageError> {
+    let clicks_sql = match (filter.link_id, filter.influencer_id) {
+        (Some(_), _) => {
+            "SELECT hour, sum(clicks)::bigint, sum(unique_clicks)::bigint,
+                    sum(bot_clicks)::bigint
+             FROM click_rollups
+             WHERE link_id = $3 AND hour >= $4 AND hour < $5
+               AND campaign_id = $1 AND ($2::bigint IS NULL OR influencer_id = $2)
+             GROUP BY hour"
+        }
+        (None, Some(_)) => {
+            "SELECT hour, sum(clicks)::bigint, sum(unique_clicks)::bigint,
+                    sum(bot_clicks)::bigint
+             FROM click_rollups
+             WHERE link_id IN (SELECT id FROM links WHERE campaign_id = $1 AND influencer_id = $2)
+               AND hour >= $4 AND hour < $5 AND $3::bigint IS NULL
+             GROUP BY hour"
+        }
+        (None, None) => {
+            "SELECT hour, sum(clicks)::bigint, sum(unique_clicks)::bigint,
+                    sum(bot_clicks)::bigint
+             FROM click_dim_rollups
+             WHERE campaign_id = $1 AND dimension = 'trigger' AND hour >= $4 AND hour < $5
+               AND $2::bigint IS NULL AND $3::bigint IS NULL
+             GROUP BY hour"
+        }
+    };
     let mut hours: HashMap<DateTime<Utc>, HourTally> = HashMap::new();
-    let clicks: Vec<(DateTime<Utc>, i64, i64, i64)> = sqlx::query_as(
-        "SELECT hour, sum(clicks)::bigint, sum(unique_clicks)::bigint, sum(bot_clicks)::bigint
-         FROM click_rollups
-         WHERE campaign_id = $1 AND hour >= $4 AND hour < $5
-           AND ($2::bigint IS NULL OR influencer_id = $2)
-           AND ($3::bigint IS NULL OR link_id = $3)
-         GROUP BY hour",
-    )
-    .bind(filter.campaign_id)
-    .bind(filter.influencer_id)
-    .bind(filter.link_id)
-    .bind(range.from)
-    .bind(range.to)
-    .fetch_all(db)
-    .await?;
+    let clicks: Vec<(DateTime<Utc>, i64, i64, i64)> = sqlx::query_as(clicks_sql)
+        .bind(filter.campaign_id)
+        .bind(filter.influencer_id)
+        .bind(filter.link_id)
+        .bind(range.from)
+        .bind(range.to)
+        .fetch_all(db)
+        .await?;
     for (hour, clicks, unique, bots) in clicks {
         let h = hours.entry(hour).or_default();
         h.clicks = clicks;
         h.unique_clicks = unique;
         h.bot_clicks = bots;
     }
+    // A link's conversions are among its influencer's: that key prefix finds them.
     let sales: Vec<(DateTime<Utc>, i64, i64)> = sqlx::query_as(
         "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
                 sum(revenue_minor - refunded_minor)::bigint
@@ -234,6 +352,8 @@ pub async fn hourly(
          WHERE campaign_id = $1 AND hour >= $4 AND hour < $5
            AND ($2::bigint IS NULL OR influencer_id = $2)
            AND ($3::bigint IS NULL OR link_id = $3)
+           AND ($3::bigint IS NULL
+                OR influencer_id = (SELECT influencer_id FROM links WHERE id = $3))
          GROUP BY hour",
     )
     .bind(filter.campaign_id)
@@ -296,34 +416,46 @@ pub async fn by_link(
     campaign_id: i64,
     range: Range,
 ) -> Result<Vec<LinkLine>, StorageError> {
-    Ok(sqlx::query_as(
-        "WITH c AS (
-           SELECT link_id, sum(clicks)::bigint AS clicks,
-                  sum(unique_clicks)::bigint AS unique_clicks, sum(bot_clicks)::bigint AS bot_clicks
-           FROM click_rollups WHERE campaign_id = $1 AND hour >= $2 AND hour < $3
-           GROUP BY link_id),
-         v AS (
-           SELECT link_id,
-                  coalesce(sum(conversions - voided) FILTER (WHERE kind = 'sale'), 0)::bigint
-                    AS conversions,
-                  sum(revenue_minor - refunded_minor)::bigint AS revenue_minor
-           FROM conversion_rollups
-           WHERE campaign_id = $1 AND hour >= $2 AND hour < $3 AND link_id <> 0
-           GROUP BY link_id)
-         SELECT l.id AS link_id, l.slug, l.influencer_id,
-                coalesce(c.clicks, 0) AS clicks, coalesce(c.unique_clicks, 0) AS unique_clicks,
-                coalesce(c.bot_clicks, 0) AS bot_clicks,
-                coalesce(v.conversions, 0) AS conversions,
-                coalesce(v.revenue_minor, 0) AS revenue_minor
-         FROM links l
-         LEFT JOIN c ON c.link_id = l.id
-         LEFT JOIN v ON v.link_id = l.id
-         WHERE l.campaign_id = $1
-         ORDER BY clicks DESC, l.id",
+    Ok(bind_split(
+        sqlx::query_as(concat!(
+            "WITH c AS (
+               SELECT link_id, sum(clicks)::bigint AS clicks,
+                      sum(unique_clicks)::bigint AS unique_clicks,
+                      sum(bot_clicks)::bigint AS bot_clicks
+               FROM (",
+            daily_and_hourly!(
+                "link_id, clicks, unique_clicks, bot_clicks",
+                "click_daily",
+                "click_rollups"
+            ),
+            ") r GROUP BY link_id),
+             v AS (
+               SELECT link_id,
+                      coalesce(sum(conversions - voided) FILTER (WHERE kind = 'sale'), 0)::bigint
+                        AS conversions,
+                      sum(revenue_minor - refunded_minor)::bigint AS revenue_minor
+               FROM (",
+            daily_and_hourly!(
+                "link_id, kind, conversions, voided, revenue_minor, refunded_minor",
+                "conversion_daily",
+                "conversion_rollups"
+            ),
+            ") r WHERE link_id <> 0 GROUP BY link_id)
+             SELECT l.id AS link_id, l.slug, l.influencer_id,
+                    coalesce(c.clicks, 0) AS clicks,
+                    coalesce(c.unique_clicks, 0) AS unique_clicks,
+                    coalesce(c.bot_clicks, 0) AS bot_clicks,
+                    coalesce(v.conversions, 0) AS conversions,
+                    coalesce(v.revenue_minor, 0) AS revenue_minor
+             FROM links l
+             LEFT JOIN c ON c.link_id = l.id
+             LEFT JOIN v ON v.link_id = l.id
+             WHERE l.campaign_id = $1
+             ORDER BY clicks DESC, l.id"
+        )),
+        campaign_id,
+        range.split(),
     )
-    .bind(campaign_id)
-    .bind(range.from)
-    .bind(range.to)
     .fetch_all(db)
     .await?)
 }
@@ -343,20 +475,27 @@ pub async fn by_code(
     campaign_id: i64,
     range: Range,
 ) -> Result<Vec<CodeLine>, StorageError> {
-    Ok(sqlx::query_as(
-        "SELECT code, influencer_id,
-                coalesce(sum(conversions - voided) FILTER (WHERE kind = 'sale'), 0)::bigint
-                  AS conversions,
-                sum(revenue_minor - refunded_minor)::bigint AS revenue_minor,
-                sum(discount_minor)::bigint AS discount_minor
-         FROM conversion_rollups
-         WHERE campaign_id = $1 AND hour >= $2 AND hour < $3 AND via = 'code' AND code <> ''
-         GROUP BY code, influencer_id
-         ORDER BY conversions DESC, code",
+    Ok(bind_split(
+        sqlx::query_as(concat!(
+            "SELECT code, influencer_id,
+                    coalesce(sum(conversions - voided) FILTER (WHERE kind = 'sale'), 0)::bigint
+                      AS conversions,
+                    sum(revenue_minor - refunded_minor)::bigint AS revenue_minor,
+                    sum(discount_minor)::bigint AS discount_minor
+             FROM (",
+            daily_and_hourly!(
+                "code, influencer_id, via, kind, conversions, voided, revenue_minor,
+                 refunded_minor, discount_minor",
+                "conversion_daily",
+                "conversion_rollups"
+            ),
+            ") r WHERE via = 'code' AND code <> ''
+             GROUP BY code, influencer_id
+             ORDER BY conversions DESC, code"
+        )),
+        campaign_id,
+        range.split(),
     )
-    .bind(campaign_id)
-    .bind(range.from)
-    .bind(range.to)
     .fetch_all(db)
     .await?)
 }
@@ -367,4 +506,61 @@ pub async fn oldest_outbox_event(db: &PgPool) -> Result<Option<DateTime<Utc>>, S
     Ok(sqlx::query_scalar("SELECT min(created_at) FROM outbox")
         .fetch_one(db)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(raw: &str) -> DateTime<Utc> {
+        raw.parse().unwrap()
+    }
+
+    fn day(raw: &str) -> NaiveDate {
+        raw.parse().unwrap()
+    }
+
+    #[test]
+    fn a_range_splits_into_whole_days_and_the_hours_around_them() {
+        let range = Range {
+            from: t("2026-11-01T23:00:00Z"),
+            to: t("2026-11-05T02:00:00Z"),
+        };
+        assert_eq!(
+            range.split(),
+            Split {
+                first_day: day("2026-11-02"),
+                end_day: day("2026-11-05"),
+                from: t("2026-11-01T23:00:00Z"),
+                head_end: t("2026-11-02T00:00:00Z"),
+                tail_start: t("2026-11-05T00:00:00Z"),
+                to: t("2026-11-05T02:00:00Z"),
+            }
+        );
+        let aligned = Range {
+            from: t("2026-11-01T00:00:00Z"),
+            to: t("2026-11-03T00:00:00Z"),
+        };
+        let split = aligned.split();
+        assert_eq!(
+            (split.first_day, split.end_day),
+            (day("2026-11-01"), day("2026-11-03"))
+        );
+        assert_eq!(
+            (split.from, split.head_end),
+            (split.head_end, split.head_end)
+        );
+    }
+
+    #[test]
+    fn a_range_within_a_day_is_all_hours() {
+        let range = Range {
+            from: t("2026-11-01T05:00:00Z"),
+            to: t("2026-11-02T03:00:00Z"),
+        };
+        let split = range.split();
+        assert_eq!(split.first_day, split.end_day);
+        assert_eq!((split.from, split.head_end), (range.from, range.to));
+        assert_eq!(split.tail_start, split.to);
+    }
 }

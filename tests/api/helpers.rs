@@ -472,6 +472,27 @@ pub async fn assert_rollups_match_facts(db: &PgPool) {
         mismatches, 0,
         "dimension rollups differ from a recount of clicks"
     );
+    let mismatches: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+           SELECT link_id, (clicked_at AT TIME ZONE 'UTC')::date AS day,
+                  count(*) FILTER (WHERE NOT is_bot) AS clicks,
+                  count(*) FILTER (WHERE is_unique) AS unique_clicks,
+                  count(*) FILTER (WHERE is_bot) AS bots,
+                  count(*) FILTER (WHERE burst AND is_unique) AS flagged_unique
+           FROM clicks GROUP BY 1, 2) facts
+         FULL JOIN click_daily d USING (link_id, day)
+         WHERE facts.clicks IS DISTINCT FROM d.clicks
+            OR facts.unique_clicks IS DISTINCT FROM d.unique_clicks
+            OR facts.bots IS DISTINCT FROM d.bot_clicks
+            OR facts.flagged_unique IS DISTINCT FROM d.flagged_unique_clicks",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        mismatches, 0,
+        "daily rollups differ from a recount of clicks"
+    );
 }
 
 /// Conversion rollups must always equal a recount of the conversions as they stand now
@@ -513,5 +534,26 @@ pub async fn assert_conversion_rollups_match_facts(db: &PgPool) {
     assert!(
         mismatches.is_empty(),
         "conversion rollups differ from a recount: {mismatches:?}"
+    );
+    let daily_mismatches: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+           SELECT campaign_id, influencer_id, (hour AT TIME ZONE 'UTC')::date AS day, via, kind,
+                  link_id, code, sum(conversions) AS conversions,
+                  sum(revenue_minor) AS revenue_minor, sum(refunded_minor) AS refunded_minor,
+                  sum(voided) AS voided, sum(flagged) AS flagged
+           FROM conversion_rollups GROUP BY 1, 2, 3, 4, 5, 6, 7) hourly
+         FULL JOIN conversion_daily d USING (campaign_id, influencer_id, day, via, kind, link_id, code)
+         WHERE hourly.conversions IS DISTINCT FROM d.conversions
+            OR hourly.revenue_minor IS DISTINCT FROM d.revenue_minor
+            OR hourly.refunded_minor IS DISTINCT FROM d.refunded_minor
+            OR hourly.voided IS DISTINCT FROM d.voided
+            OR hourly.flagged IS DISTINCT FROM d.flagged",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        daily_mismatches, 0,
+        "daily conversion rollups differ from the hourly ones"
     );
 }

@@ -909,6 +909,20 @@ async fn a_time_series_buckets_by_day_in_the_asked_time_zone() {
         3
     );
 
+    // One influencer's series is the campaign's here; another's is empty
+    let emma_series = desk
+        .report(&format!(
+            "/v1/reports/timeseries?campaign_id={campaign}&influencer_id={emma}&from=2026-11-20&to=2026-11-21&tz=Europe/Stockholm"
+        ))
+        .await;
+    assert_eq!(days(&emma_series), days(&stockholm));
+    let nobody = desk
+        .report(&format!(
+            "/v1/reports/timeseries?campaign_id={campaign}&influencer_id=999999&from=2026-11-20&to=2026-11-21"
+        ))
+        .await;
+    assert!(days(&nobody).iter().all(|(_, clicks)| *clicks == 0));
+
     // A link alone names its campaign; CSV carries the same buckets
     let (header, rows) = desk
         .csv(&format!(
