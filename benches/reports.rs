@@ -97,6 +97,36 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let client = reqwest::Client::new();
+
+    // The figures must be right before their speed means anything: the campaign report's
+    // totals against counts over the raw facts.
+    let report: serde_json::Value = client
+        .get(format!("{url}/v1/reports/campaigns/1"))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let (human_clicks, counted_sales): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM clicks WHERE NOT is_bot),
+                (SELECT count(*) FROM conversions
+                 WHERE status = 'attributed' AND kind = 'sale' AND cancelled_at IS NULL
+                   AND NOT (amount_minor > 0 AND refunded_minor = amount_minor))",
+    )
+    .fetch_one(&db)
+    .await?;
+    let totals = &report["totals"];
+    if totals["clicks"].as_i64() != Some(human_clicks)
+        || totals["conversions"].as_i64() != Some(counted_sales)
+    {
+        bail!(
+            "the campaign report disagrees with the facts: clicks {} (facts {human_clicks}), \
+             conversions {} (facts {counted_sales})",
+            totals["clicks"],
+            totals["conversions"]
+        );
+    }
+    println!("checked [{label}]: the campaign report counts {human_clicks} clicks and {counted_sales} sales, as the facts do");
     for (name, path) in reports {
         let call = || async {
             let response = client

@@ -21,7 +21,7 @@ SELECT 'c' || g,
 FROM (SELECT g, 1 + (g * 7) % 50 AS link
       FROM generate_series(:first, :first + :count - 1) g) s;
 
-TRUNCATE click_rollups, click_dim_rollups;
+TRUNCATE click_rollups, click_daily, click_dim_rollups;
 
 INSERT INTO click_rollups (link_id, hour, campaign_id, influencer_id, clicks, unique_clicks,
                            bot_clicks, flagged_clicks, flagged_unique_clicks)
@@ -30,6 +30,12 @@ SELECT link_id, date_trunc('hour', clicked_at, 'UTC'), campaign_id, influencer_i
        count(*) FILTER (WHERE is_bot), count(*) FILTER (WHERE burst AND NOT is_bot),
        count(*) FILTER (WHERE burst AND is_unique)
 FROM clicks GROUP BY 1, 2, 3, 4;
+
+INSERT INTO click_daily (link_id, day, campaign_id, influencer_id, clicks, unique_clicks,
+                         bot_clicks, flagged_clicks, flagged_unique_clicks)
+SELECT link_id, (hour AT TIME ZONE 'UTC')::date, campaign_id, influencer_id, sum(clicks),
+       sum(unique_clicks), sum(bot_clicks), sum(flagged_clicks), sum(flagged_unique_clicks)
+FROM click_rollups GROUP BY 1, 2, 3, 4;
 
 INSERT INTO click_dim_rollups (campaign_id, dimension, hour, value, clicks, unique_clicks,
                                bot_clicks)
@@ -43,4 +49,5 @@ CROSS JOIN LATERAL (VALUES ('country', coalesce(country, '')), ('device', device
            AS dim(name, value)
 GROUP BY 1, 2, 3, 4;
 
-VACUUM ANALYZE clicks, click_rollups, click_dim_rollups, conversion_rollups;
+VACUUM ANALYZE clicks, click_rollups, click_daily, click_dim_rollups, conversion_rollups,
+    conversion_daily, conversion_hourly;

@@ -72,3 +72,17 @@ FROM conversions GROUP BY 1, 2, 3, 4, 5, 6, 7;
 SELECT ensure_click_partition(m)
 FROM generate_series('2026-06-01'::timestamptz, '2026-08-30'::timestamptz, interval '1 month') m;
 SELECT ensure_click_partition('2026-08-30'::timestamptz);
+
+INSERT INTO conversion_daily (campaign_id, influencer_id, day, via, kind, link_id, code,
+                              conversions, revenue_minor, discount_minor, refunded_minor,
+                              cancelled, voided, flagged)
+SELECT campaign_id, influencer_id, (hour AT TIME ZONE 'UTC')::date, via, kind, link_id, code,
+       sum(conversions), sum(revenue_minor), sum(discount_minor), sum(refunded_minor),
+       sum(cancelled), sum(voided), sum(flagged)
+FROM conversion_rollups GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+INSERT INTO conversion_hourly (campaign_id, hour, kind, conversions, revenue_minor,
+                               refunded_minor, voided)
+SELECT campaign_id, hour, kind, sum(conversions), sum(revenue_minor), sum(refunded_minor),
+       sum(voided)
+FROM conversion_rollups GROUP BY 1, 2, 3;

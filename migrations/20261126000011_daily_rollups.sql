@@ -51,3 +51,22 @@ SELECT campaign_id, influencer_id, (hour AT TIME ZONE 'UTC')::date, via, kind, l
        sum(conversions), sum(revenue_minor), sum(discount_minor), sum(refunded_minor),
        sum(cancelled), sum(voided), sum(flagged)
 FROM conversion_rollups GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+-- A campaign's sales per hour, whoever got the credit: what a campaign-wide time series
+-- reads (the hourly rollups above split every hour by influencer, link and code).
+CREATE TABLE conversion_hourly (
+    campaign_id     bigint NOT NULL,
+    hour            timestamptz NOT NULL,
+    kind            text NOT NULL,
+    conversions     bigint NOT NULL DEFAULT 0,
+    revenue_minor   bigint NOT NULL DEFAULT 0,
+    refunded_minor  bigint NOT NULL DEFAULT 0,
+    voided          bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign_id, hour, kind)
+) WITH (fillfactor = 70);
+
+INSERT INTO conversion_hourly (campaign_id, hour, kind, conversions, revenue_minor,
+                               refunded_minor, voided)
+SELECT campaign_id, hour, kind, sum(conversions), sum(revenue_minor), sum(refunded_minor),
+       sum(voided)
+FROM conversion_rollups GROUP BY 1, 2, 3;

@@ -360,7 +360,7 @@ pub struct Ingested {
 }
 
 /// Stores each event once and adds the contributions of the new ones to the hourly and
-/// daily rollups.
+/// daily rollups, and to the campaign's hourly totals.
 pub async fn ingest_batch(
     tx: &mut Transaction<'_, Postgres>,
     events: &[Ingested],
@@ -453,7 +453,21 @@ pub async fn ingest_batch(
                  refunded_minor = d.refunded_minor + EXCLUDED.refunded_minor,
                  cancelled = d.cancelled + EXCLUDED.cancelled,
                  voided = d.voided + EXCLUDED.voided,
-                 flagged = d.flagged + EXCLUDED.flagged)
+                 flagged = d.flagged + EXCLUDED.flagged),
+         campaign_hours AS (
+           INSERT INTO conversion_hourly AS h (campaign_id, hour, kind, conversions,
+                                               revenue_minor, refunded_minor, voided)
+           SELECT p.campaign_id, date_trunc('hour', p.occurred_at, 'UTC'), p.kind,
+                  sum(p.conversions), sum(p.revenue_minor), sum(p.refunded_minor),
+                  sum(p.voided)
+           FROM parts p JOIN inserted USING (event_id)
+           GROUP BY 1, 2, 3
+           ORDER BY 1, 2, 3
+           ON CONFLICT (campaign_id, hour, kind) DO UPDATE
+             SET conversions = h.conversions + EXCLUDED.conversions,
+                 revenue_minor = h.revenue_minor + EXCLUDED.revenue_minor,
+                 refunded_minor = h.refunded_minor + EXCLUDED.refunded_minor,
+                 voided = h.voided + EXCLUDED.voided)
          SELECT count(*) FROM inserted",
     )
     .bind(&ids)

@@ -297,7 +297,9 @@ pub struct HourTally {
 ///
 /// Each filter reads through an index: a link its own rows, an influencer the rows of
 /// their links, a whole campaign its per-trigger rows of `click_dim_rollups` (every click
-/// has exactly one trigger, so they add up to the campaign's clicks per hour).
+/// has exactly one trigger, so they add up to the campaign's clicks per hour) and its
+/// `conversion_hourly` totals. Separate statements rather than `$n IS NULL OR …`: a
+/// prepared statement's generic plan cannot use an index on such a condition.
 pub async fn hourly(
     db: &PgPool,
     filter: SeriesFilter,
@@ -345,24 +347,42 @@ pub async fn hourly(
         h.bot_clicks = bots;
     }
     // A link's conversions are among its influencer's: that key prefix finds them.
-    let sales: Vec<(DateTime<Utc>, i64, i64)> = sqlx::query_as(
-        "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
-                sum(revenue_minor - refunded_minor)::bigint
-         FROM conversion_rollups
-         WHERE campaign_id = $1 AND hour >= $4 AND hour < $5
-           AND ($2::bigint IS NULL OR influencer_id = $2)
-           AND ($3::bigint IS NULL OR link_id = $3)
-           AND ($3::bigint IS NULL
-                OR influencer_id = (SELECT influencer_id FROM links WHERE id = $3))
-         GROUP BY hour",
-    )
-    .bind(filter.campaign_id)
-    .bind(filter.influencer_id)
-    .bind(filter.link_id)
-    .bind(range.from)
-    .bind(range.to)
-    .fetch_all(db)
-    .await?;
+    let sales_sql = match (filter.link_id, filter.influencer_id) {
+        (Some(_), _) => {
+            "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
+                    sum(revenue_minor - refunded_minor)::bigint
+             FROM conversion_rollups
+             WHERE campaign_id = $1
+               AND influencer_id = (SELECT influencer_id FROM links WHERE id = $3)
+               AND hour >= $4 AND hour < $5 AND link_id = $3
+               AND ($2::bigint IS NULL OR influencer_id = $2)
+             GROUP BY hour"
+        }
+        (None, Some(_)) => {
+            "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
+                    sum(revenue_minor - refunded_minor)::bigint
+             FROM conversion_rollups
+             WHERE campaign_id = $1 AND influencer_id = $2 AND hour >= $4 AND hour < $5
+               AND $3::bigint IS NULL
+             GROUP BY hour"
+        }
+        (None, None) => {
+            "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
+                    sum(revenue_minor - refunded_minor)::bigint
+             FROM conversion_hourly
+             WHERE campaign_id = $1 AND hour >= $4 AND hour < $5
+               AND $2::bigint IS NULL AND $3::bigint IS NULL
+             GROUP BY hour"
+        }
+    };
+    let sales: Vec<(DateTime<Utc>, i64, i64)> = sqlx::query_as(sales_sql)
+        .bind(filter.campaign_id)
+        .bind(filter.influencer_id)
+        .bind(filter.link_id)
+        .bind(range.from)
+        .bind(range.to)
+        .fetch_all(db)
+        .await?;
     for (hour, conversions, revenue) in sales {
         let h = hours.entry(hour).or_default();
         h.conversions = conversions;

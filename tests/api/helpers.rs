@@ -556,4 +556,23 @@ pub async fn assert_conversion_rollups_match_facts(db: &PgPool) {
         daily_mismatches, 0,
         "daily conversion rollups differ from the hourly ones"
     );
+    let campaign_mismatches: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+           SELECT campaign_id, hour, kind, sum(conversions) AS conversions,
+                  sum(revenue_minor) AS revenue_minor, sum(refunded_minor) AS refunded_minor,
+                  sum(voided) AS voided
+           FROM conversion_rollups GROUP BY 1, 2, 3) hourly
+         FULL JOIN conversion_hourly c USING (campaign_id, hour, kind)
+         WHERE hourly.conversions IS DISTINCT FROM c.conversions
+            OR hourly.revenue_minor IS DISTINCT FROM c.revenue_minor
+            OR hourly.refunded_minor IS DISTINCT FROM c.refunded_minor
+            OR hourly.voided IS DISTINCT FROM c.voided",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        campaign_mismatches, 0,
+        "campaign hourly sales differ from the rollups"
+    );
 }
