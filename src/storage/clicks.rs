@@ -5,11 +5,10 @@
 //! A batch is written in one transaction the caller commits:
 //! 1. claim the visitor-days the batch's non-bot clicks open (first click of a visitor on a
 //!    link per UTC day): those clicks are the unique ones;
-//! 2. insert the clicks and add exactly the rows inserted to the link rollups (in the same
-//!    statement) and to the dimension rollups (counted by the worker, from the rows the
-//!    statement reports inserted). The insert is plain; when a click of the batch is
-//!    already stored (a redelivery), it is taken back and done again with
-//!    `ON CONFLICT DO NOTHING`, which skips the known clicks.
+//! 2. insert the clicks; the insert is plain, and when a click of the batch is already
+//!    stored (a redelivery), it is taken back and done again with `ON CONFLICT DO NOTHING`,
+//!    which skips the known clicks and says which it inserted;
+//! 3. add exactly the inserted rows to the rollups, counted by the worker.
 //!
 //! A click delivered twice conflicts in both steps and changes nothing, so the rollups
 //! always equal a recount of `clicks`.
@@ -65,8 +64,8 @@ pub async fn link_owners(
     Ok(rows.into_iter().map(|(id, c, i)| (id, (c, i))).collect())
 }
 
-/// Inserts the batch's clicks and adds exactly the inserted rows to every rollup;
-/// `$on_conflict` is empty or `ON CONFLICT DO NOTHING`.
+/// Inserts the batch's clicks; `$on_conflict` is empty or `ON CONFLICT DO NOTHING`, and
+/// `$result` says what was inserted (a count, or the click ids).
 ///
 /// Arrays are unnested in the select list: `FROM unnest(a, b, …)` materialises every array
 /// in a tuple store first, which cost Postgres more than the insert itself.
@@ -86,46 +85,7 @@ macro_rules! insert_clicks_sql {
                ",
             $on_conflict,
             "
-               RETURNING click_id, link_id, campaign_id, influencer_id, clicked_at, is_bot,
-                         is_unique, burst),
-             rolled AS (
-               INSERT INTO click_rollups AS r (link_id, hour, campaign_id, influencer_id,
-                                               clicks, unique_clicks, bot_clicks,
-                                               flagged_clicks, flagged_unique_clicks)
-               SELECT link_id, date_trunc('hour', clicked_at, 'UTC'), campaign_id,
-                      influencer_id, count(*) FILTER (WHERE NOT is_bot),
-                      count(*) FILTER (WHERE is_unique), count(*) FILTER (WHERE is_bot),
-                      count(*) FILTER (WHERE burst AND NOT is_bot),
-                      count(*) FILTER (WHERE burst AND is_unique)
-               FROM inserted
-               GROUP BY 1, 2, 3, 4
-               ORDER BY 1, 2
-               ON CONFLICT (link_id, hour) DO UPDATE
-                 SET clicks = r.clicks + EXCLUDED.clicks,
-                     unique_clicks = r.unique_clicks + EXCLUDED.unique_clicks,
-                     bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks,
-                     flagged_clicks = r.flagged_clicks + EXCLUDED.flagged_clicks,
-                     flagged_unique_clicks = r.flagged_unique_clicks
-                                             + EXCLUDED.flagged_unique_clicks),
-             daily AS (
-               INSERT INTO click_daily AS d (link_id, day, campaign_id, influencer_id, clicks,
-                                             unique_clicks, bot_clicks, flagged_clicks,
-                                             flagged_unique_clicks)
-               SELECT link_id, (clicked_at AT TIME ZONE 'UTC')::date, campaign_id,
-                      influencer_id, count(*) FILTER (WHERE NOT is_bot),
-                      count(*) FILTER (WHERE is_unique), count(*) FILTER (WHERE is_bot),
-                      count(*) FILTER (WHERE burst AND NOT is_bot),
-                      count(*) FILTER (WHERE burst AND is_unique)
-               FROM inserted
-               GROUP BY 1, 2, 3, 4
-               ORDER BY 1, 2
-               ON CONFLICT (link_id, day) DO UPDATE
-                 SET clicks = d.clicks + EXCLUDED.clicks,
-                     unique_clicks = d.unique_clicks + EXCLUDED.unique_clicks,
-                     bot_clicks = d.bot_clicks + EXCLUDED.bot_clicks,
-                     flagged_clicks = d.flagged_clicks + EXCLUDED.flagged_clicks,
-                     flagged_unique_clicks = d.flagged_unique_clicks
-                                             + EXCLUDED.flagged_unique_clicks)
+               RETURNING click_id)
              ",
             $result
         )
@@ -171,24 +131,59 @@ pub async fn insert_batch(
             }
             Err(e) => return Err(e.into()),
         };
-    add_to_dimensions(tx, &inserted).await?;
+    add_to_rollups(tx, &inserted).await?;
     Ok(inserted.len() as u64)
 }
 
-/// Adds the inserted clicks to `click_dim_rollups`. Counted here rather than in SQL: six
-/// dimensions make six rows of every click, and grouping those in Postgres took a third of
-/// the ingest time; the batch only touches a few rows per campaign and hour.
-async fn add_to_dimensions(
+/// What a batch adds to one rollup row.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    clicks: i64,
+    unique_clicks: i64,
+    bot_clicks: i64,
+    flagged_clicks: i64,
+    flagged_unique_clicks: i64,
+}
+
+impl Counts {
+    fn add(&mut self, row: &ClickRow, unique: bool) {
+        self.clicks += i64::from(!row.is_bot);
+        self.unique_clicks += i64::from(unique);
+        self.bot_clicks += i64::from(row.is_bot);
+        self.flagged_clicks += i64::from(row.burst && !row.is_bot);
+        self.flagged_unique_clicks += i64::from(row.burst && unique);
+    }
+}
+
+/// Adds the inserted clicks to the rollups: per link and hour, per link and UTC day, and
+/// per campaign, dimension, hour and value. Counted here rather than grouped in SQL: the
+/// six dimensions alone made six rows of every click, and grouping them in Postgres took a
+/// third of the ingest time, while a batch only touches a few rows of each rollup. Rows
+/// are written in key order: batches of other shards update the same campaign rows, and
+/// taking their locks in one order keeps them from deadlocking.
+async fn add_to_rollups(
     tx: &mut Transaction<'_, Postgres>,
     inserted: &[(&ClickRow, bool)],
 ) -> Result<(), StorageError> {
-    type Key<'a> = (i64, &'static str, DateTime<Utc>, &'a str);
-    let mut counts: HashMap<Key, [i64; 3]> = HashMap::new();
-    for (row, unique) in inserted {
+    type DimKey<'a> = (i64, &'static str, DateTime<Utc>, &'a str);
+    let mut hours: HashMap<(i64, DateTime<Utc>), (i64, i64, Counts)> = HashMap::new();
+    let mut days: HashMap<(i64, NaiveDate), (i64, i64, Counts)> = HashMap::new();
+    let mut dims: HashMap<DimKey, Counts> = HashMap::new();
+    for &(row, unique) in inserted {
         let hour = row
             .clicked_at
             .duration_trunc(chrono::Duration::hours(1))
             .unwrap_or(row.clicked_at);
+        let owner = (row.campaign_id, row.influencer_id, Counts::default());
+        hours
+            .entry((row.link_id, hour))
+            .or_insert(owner)
+            .2
+            .add(row, unique);
+        days.entry((row.link_id, row.clicked_at.date_naive()))
+            .or_insert(owner)
+            .2
+            .add(row, unique);
         let values = [
             ("country", row.country.as_deref().unwrap_or("")),
             ("device", row.device.as_str()),
@@ -198,37 +193,103 @@ async fn add_to_dimensions(
             ("trigger", row.trigger.as_str()),
         ];
         for (dimension, value) in values {
-            let c = counts
-                .entry((row.campaign_id, dimension, hour, value))
-                .or_default();
-            c[0] += i64::from(!row.is_bot);
-            c[1] += i64::from(*unique);
-            c[2] += i64::from(row.is_bot);
+            dims.entry((row.campaign_id, dimension, hour, value))
+                .or_default()
+                .add(row, unique);
         }
     }
-    // In key order: batches of other shards update the same campaign rows, and taking
-    // their locks in one order keeps them from deadlocking.
-    let mut counts: Vec<(Key, [i64; 3])> = counts.into_iter().collect();
-    counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let column = |i: usize| counts.iter().map(|(_, c)| c[i]).collect::<Vec<_>>();
+    let mut hours: Vec<_> = hours.into_iter().collect();
+    hours.sort_unstable_by_key(|(key, _)| *key);
+    let mut days: Vec<_> = days.into_iter().collect();
+    days.sort_unstable_by_key(|(key, _)| *key);
+    let mut dims: Vec<_> = dims.into_iter().collect();
+    dims.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
+    fn counts<K>(rows: &[(K, Counts)], f: fn(&Counts) -> i64) -> Vec<i64> {
+        rows.iter().map(|(_, c)| f(c)).collect()
+    }
+    let hour_counts: Vec<(_, Counts)> = hours.iter().map(|(k, (_, _, c))| (k, *c)).collect();
+    let day_counts: Vec<(_, Counts)> = days.iter().map(|(k, (_, _, c))| (k, *c)).collect();
     sqlx::query(
-        "INSERT INTO click_dim_rollups AS d (campaign_id, dimension, hour, value, clicks,
+        "WITH hours AS (
+           INSERT INTO click_rollups AS r (link_id, hour, campaign_id, influencer_id, clicks,
+                                           unique_clicks, bot_clicks, flagged_clicks,
+                                           flagged_unique_clicks)
+           SELECT unnest($1::bigint[]), unnest($2::timestamptz[]), unnest($3::bigint[]),
+                  unnest($4::bigint[]), unnest($5::bigint[]), unnest($6::bigint[]),
+                  unnest($7::bigint[]), unnest($8::bigint[]), unnest($9::bigint[])
+           ON CONFLICT (link_id, hour) DO UPDATE
+             SET clicks = r.clicks + EXCLUDED.clicks,
+                 unique_clicks = r.unique_clicks + EXCLUDED.unique_clicks,
+                 bot_clicks = r.bot_clicks + EXCLUDED.bot_clicks,
+                 flagged_clicks = r.flagged_clicks + EXCLUDED.flagged_clicks,
+                 flagged_unique_clicks = r.flagged_unique_clicks + EXCLUDED.flagged_unique_clicks),
+         days AS (
+           INSERT INTO click_daily AS d (link_id, day, campaign_id, influencer_id, clicks,
+                                         unique_clicks, bot_clicks, flagged_clicks,
+                                         flagged_unique_clicks)
+           SELECT unnest($10::bigint[]), unnest($11::date[]), unnest($12::bigint[]),
+                  unnest($13::bigint[]), unnest($14::bigint[]), unnest($15::bigint[]),
+                  unnest($16::bigint[]), unnest($17::bigint[]), unnest($18::bigint[])
+           ON CONFLICT (link_id, day) DO UPDATE
+             SET clicks = d.clicks + EXCLUDED.clicks,
+                 unique_clicks = d.unique_clicks + EXCLUDED.unique_clicks,
+                 bot_clicks = d.bot_clicks + EXCLUDED.bot_clicks,
+                 flagged_clicks = d.flagged_clicks + EXCLUDED.flagged_clicks,
+                 flagged_unique_clicks = d.flagged_unique_clicks + EXCLUDED.flagged_unique_clicks)
+         INSERT INTO click_dim_rollups AS x (campaign_id, dimension, hour, value, clicks,
                                              unique_clicks, bot_clicks)
-         SELECT unnest($1::bigint[]), unnest($2::text[]), unnest($3::timestamptz[]),
-                unnest($4::text[]), unnest($5::bigint[]), unnest($6::bigint[]),
-                unnest($7::bigint[])
+         SELECT unnest($19::bigint[]), unnest($20::text[]), unnest($21::timestamptz[]),
+                unnest($22::text[]), unnest($23::bigint[]), unnest($24::bigint[]),
+                unnest($25::bigint[])
          ON CONFLICT (campaign_id, dimension, hour, value) DO UPDATE
-           SET clicks = d.clicks + EXCLUDED.clicks,
-               unique_clicks = d.unique_clicks + EXCLUDED.unique_clicks,
-               bot_clicks = d.bot_clicks + EXCLUDED.bot_clicks",
+           SET clicks = x.clicks + EXCLUDED.clicks,
+               unique_clicks = x.unique_clicks + EXCLUDED.unique_clicks,
+               bot_clicks = x.bot_clicks + EXCLUDED.bot_clicks",
     )
-    .bind(counts.iter().map(|((c, ..), _)| *c).collect::<Vec<_>>())
-    .bind(counts.iter().map(|((_, d, ..), _)| *d).collect::<Vec<_>>())
-    .bind(counts.iter().map(|((_, _, h, _), _)| *h).collect::<Vec<_>>())
-    .bind(counts.iter().map(|((.., v), _)| *v).collect::<Vec<_>>())
-    .bind(column(0))
-    .bind(column(1))
-    .bind(column(2))
+    .bind(hours.iter().map(|((link, _), _)| *link).collect::<Vec<_>>())
+    .bind(hours.iter().map(|((_, hour), _)| *hour).collect::<Vec<_>>())
+    .bind(
+        hours
+            .iter()
+            .map(|(_, (campaign, ..))| *campaign)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        hours
+            .iter()
+            .map(|(_, (_, influencer, _))| *influencer)
+            .collect::<Vec<_>>(),
+    )
+    .bind(counts(&hour_counts, |c| c.clicks))
+    .bind(counts(&hour_counts, |c| c.unique_clicks))
+    .bind(counts(&hour_counts, |c| c.bot_clicks))
+    .bind(counts(&hour_counts, |c| c.flagged_clicks))
+    .bind(counts(&hour_counts, |c| c.flagged_unique_clicks))
+    .bind(days.iter().map(|((link, _), _)| *link).collect::<Vec<_>>())
+    .bind(days.iter().map(|((_, day), _)| *day).collect::<Vec<_>>())
+    .bind(
+        days.iter()
+            .map(|(_, (campaign, ..))| *campaign)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        days.iter()
+            .map(|(_, (_, influencer, _))| *influencer)
+            .collect::<Vec<_>>(),
+    )
+    .bind(counts(&day_counts, |c| c.clicks))
+    .bind(counts(&day_counts, |c| c.unique_clicks))
+    .bind(counts(&day_counts, |c| c.bot_clicks))
+    .bind(counts(&day_counts, |c| c.flagged_clicks))
+    .bind(counts(&day_counts, |c| c.flagged_unique_clicks))
+    .bind(dims.iter().map(|((c, ..), _)| *c).collect::<Vec<_>>())
+    .bind(dims.iter().map(|((_, d, ..), _)| *d).collect::<Vec<_>>())
+    .bind(dims.iter().map(|((_, _, h, _), _)| *h).collect::<Vec<_>>())
+    .bind(dims.iter().map(|((.., v), _)| *v).collect::<Vec<_>>())
+    .bind(counts(&dims, |c| c.clicks))
+    .bind(counts(&dims, |c| c.unique_clicks))
+    .bind(counts(&dims, |c| c.bot_clicks))
     .execute(&mut **tx)
     .await?;
     Ok(())
