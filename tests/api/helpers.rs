@@ -496,7 +496,7 @@ pub async fn assert_rollups_match_facts(db: &PgPool) {
 }
 
 /// Conversion rollups must always equal a recount of the conversions as they stand now
-/// (credit, refunds, cancellation), once every event is ingested.
+/// (credit, refunds, cancellation, fraud signals), once every event is ingested.
 pub async fn assert_conversion_rollups_match_facts(db: &PgPool) {
     type Mismatch = (
         Option<i64>,
@@ -504,9 +504,19 @@ pub async fn assert_conversion_rollups_match_facts(db: &PgPool) {
         Option<i64>,
         Option<i64>,
         Option<i64>,
+        Option<i64>,
+        Option<i64>,
     );
     let mismatches: Vec<Mismatch> = sqlx::query_as(
-        "WITH facts AS (
+        "WITH signals AS (
+               -- The fraud signals of domain::fraud, read again from the facts: the click
+               -- id's link and time (bytes 2-9 and 10-15 of the id), the default 15 s.
+               SELECT c.*, l.influencer_id AS click_influencer,
+                      to_timestamp(('x' || encode(substring(decode(translate(c.click_id, '-_', '+/'),
+                                                                    'base64') FROM 10 FOR 6), 'hex'))
+                                   ::bit(48)::bigint / 1000.0) AS clicked_at
+               FROM conversions c LEFT JOIN links l ON l.id = click_link_id(c.click_id)),
+             facts AS (
                SELECT campaign_id, influencer_id, date_trunc('hour', occurred_at, 'UTC') AS hour,
                       via, kind, coalesce(link_id, 0) AS link_id, coalesce(code, '') AS code,
                       count(*) AS conversions, sum(amount_minor) AS revenue_minor,
@@ -514,19 +524,29 @@ pub async fn assert_conversion_rollups_match_facts(db: &PgPool) {
                                ELSE refunded_minor END) AS refunded_minor,
                       count(*) FILTER (WHERE cancelled_at IS NOT NULL
                                          OR (amount_minor > 0 AND refunded_minor = amount_minor))
-                        AS voided
-               FROM conversions WHERE status = 'attributed'
+                        AS voided,
+                      count(*) FILTER (
+                        WHERE cancelled_at IS NULL
+                          AND NOT (amount_minor > 0 AND refunded_minor = amount_minor)
+                          AND ((click_influencer IS NOT NULL
+                                AND occurred_at - clicked_at < interval '15 seconds')
+                               OR (via = 'code' AND click_influencer IS DISTINCT FROM influencer_id)))
+                        AS flagged
+               FROM signals WHERE status = 'attributed'
                GROUP BY 1, 2, 3, 4, 5, 6, 7),
              rolled AS (
                SELECT * FROM conversion_rollups
-               WHERE conversions <> 0 OR revenue_minor <> 0 OR refunded_minor <> 0 OR voided <> 0)
-             SELECT f.conversions, r.conversions, f.revenue_minor, r.revenue_minor, r.voided
+               WHERE conversions <> 0 OR revenue_minor <> 0 OR refunded_minor <> 0 OR voided <> 0
+                  OR flagged <> 0)
+             SELECT f.conversions, r.conversions, f.revenue_minor, r.revenue_minor, r.voided,
+                    f.flagged, r.flagged
              FROM facts f
              FULL JOIN rolled r USING (campaign_id, influencer_id, hour, via, kind, link_id, code)
              WHERE f.conversions IS DISTINCT FROM r.conversions
                 OR f.revenue_minor IS DISTINCT FROM r.revenue_minor
                 OR f.refunded_minor IS DISTINCT FROM r.refunded_minor
-                OR f.voided IS DISTINCT FROM r.voided",
+                OR f.voided IS DISTINCT FROM r.voided
+                OR f.flagged IS DISTINCT FROM r.flagged",
     )
     .fetch_all(db)
     .await
