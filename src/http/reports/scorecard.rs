@@ -2,8 +2,9 @@
 //! enrolled influencer.
 //!
 //! Cost follows DESIGN.md section 6: each enrollment's flat fee (once, when the period
-//! holds the campaign's start, or per post published in the period), CPC × unique clicks,
-//! CPA × conversions, revenue share × net revenue, plus cost lines incurred in the period.
+//! holds the campaign's start, or per post published in the period), CPC × unique clicks
+//! and CPA × conversions (both without the flagged ones: `domain::fraud`), revenue share ×
+//! net revenue, plus cost lines incurred in the period.
 //! Campaign-wide cost lines count in the campaign's totals only.
 
 use actix_web::{web, HttpResponse};
