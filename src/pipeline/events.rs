@@ -119,10 +119,28 @@ pub struct Credited {
     pub link_id: Option<i64>,
 }
 
+impl Credited {
+    /// The credit of an attributed conversion; `None` unless campaign, influencer and
+    /// `via` are all known.
+    pub fn of(
+        campaign_id: Option<i64>,
+        influencer_id: Option<i64>,
+        via: Option<&str>,
+        link_id: Option<i64>,
+    ) -> Option<Self> {
+        Some(Credited {
+            campaign_id: campaign_id?,
+            influencer_id: influencer_id?,
+            via: via?.to_owned(),
+            link_id,
+        })
+    }
+}
+
 /// What a conversion counts in the rollups at one moment: its refunds (a cancellation
 /// counts what was left as refunded), whether it was cancelled, and whether it no longer
 /// counts as a conversion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversionState {
     pub refunded_minor: i64,
     pub cancelled: bool,

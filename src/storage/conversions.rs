@@ -10,7 +10,7 @@ use super::StorageError;
 use crate::{
     domain::{attribution::Decision, fraud::ConversionFlags},
     ids::{id_string, opt_id_string},
-    pipeline::events::{ConversionEvent, Event, SCHEMA_VERSION},
+    pipeline::events::{ConversionEvent, Credited, Event, SCHEMA_VERSION},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,8 +269,9 @@ pub async fn refund(
     .bind(this_refund)
     .fetch_one(&mut *tx)
     .await?;
-    // `row` is read after the update: this refund made the refunds reach the amount.
-    let voids = row.refunded_minor == row.amount_minor;
+    // `row` is read after the update, and this refund took something: if the refunds are
+    // full now, it made them so.
+    let voids = fully_refunded(row.amount_minor, row.refunded_minor);
     let event = event_of(&row, format!("refund:{refund_id}"), this_refund, voids);
     enqueue(&mut tx, row.id, &Event::Refund(event)).await?;
     tx.commit().await?;
@@ -297,9 +298,8 @@ async fn cancel_where(
     };
     let row = fetch(tx, id).await?;
     let left = row.amount_minor - row.refunded_minor;
-    // A conversion refunded in full stopped counting with its last refund; one of no amount
-    // counted until now.
-    let voids = left > 0 || row.amount_minor == 0;
+    // A conversion refunded in full stopped counting with its last refund.
+    let voids = !fully_refunded(row.amount_minor, row.refunded_minor);
     let event = event_of(&row, format!("cancellation:{id}"), left, voids);
     enqueue(tx, row.id, &Event::Cancellation(event)).await?;
     Ok(Some(row))
@@ -334,13 +334,16 @@ pub async fn cancel_for_redemption(
     Ok(())
 }
 
-/// What one event changes in one `conversion_rollups` row (a re-attribution changes two).
+/// What one event changes in one rollup row of a credit (a re-attribution changes two).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contribution {
-    pub campaign_id: i64,
-    pub influencer_id: i64,
-    pub via: String,
-    pub link_id: Option<i64>,
+    pub credit: Credited,
+    pub counts: ConversionCounts,
+}
+
+/// The counters of a conversion rollup row, or a change to them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConversionCounts {
     pub conversions: i64,
     pub revenue_minor: i64,
     pub discount_minor: i64,
@@ -348,6 +351,27 @@ pub struct Contribution {
     pub cancelled: i64,
     pub voided: i64,
     pub flagged: i64,
+}
+
+impl ConversionCounts {
+    /// Every counter multiplied by `sign` (-1 takes a contribution back).
+    pub fn times(self, sign: i64) -> Self {
+        ConversionCounts {
+            conversions: sign * self.conversions,
+            revenue_minor: sign * self.revenue_minor,
+            discount_minor: sign * self.discount_minor,
+            refunded_minor: sign * self.refunded_minor,
+            cancelled: sign * self.cancelled,
+            voided: sign * self.voided,
+            flagged: sign * self.flagged,
+        }
+    }
+}
+
+/// Refunds have reached the amount (a conversion of no amount is never refunded in full):
+/// the conversion no longer counts.
+pub fn fully_refunded(amount_minor: i64, refunded_minor: i64) -> bool {
+    amount_minor > 0 && refunded_minor == amount_minor
 }
 
 /// An event to store, with its fraud signals and what it adds to the rollups.
@@ -387,7 +411,9 @@ pub async fn ingest_batch(
         .iter()
         .flat_map(|i| i.contributions.iter().map(move |c| (i, c)))
         .collect();
-    let part = |f: fn(&Contribution) -> i64| parts.iter().map(|(_, c)| f(c)).collect::<Vec<_>>();
+    let part = |f: fn(&ConversionCounts) -> i64| {
+        parts.iter().map(|(_, c)| f(&c.counts)).collect::<Vec<_>>()
+    };
 
     let inserted: i64 = sqlx::query_scalar(
         "WITH inserted AS (
@@ -493,15 +519,30 @@ pub async fn ingest_batch(
             .map(|(i, _)| i.event.id.as_str())
             .collect::<Vec<_>>(),
     )
-    .bind(part(|c| c.campaign_id))
-    .bind(part(|c| c.influencer_id))
     .bind(
         parts
             .iter()
-            .map(|(_, c)| c.via.as_str())
+            .map(|(_, c)| c.credit.campaign_id)
             .collect::<Vec<_>>(),
     )
-    .bind(parts.iter().map(|(_, c)| c.link_id).collect::<Vec<_>>())
+    .bind(
+        parts
+            .iter()
+            .map(|(_, c)| c.credit.influencer_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        parts
+            .iter()
+            .map(|(_, c)| c.credit.via.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        parts
+            .iter()
+            .map(|(_, c)| c.credit.link_id)
+            .collect::<Vec<_>>(),
+    )
     .bind(
         parts
             .iter()

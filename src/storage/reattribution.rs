@@ -56,17 +56,18 @@ struct Fact {
 
 impl Fact {
     fn credited(&self) -> Option<Credited> {
-        Some(Credited {
-            campaign_id: self.campaign_id?,
-            influencer_id: self.influencer_id?,
-            via: self.via.clone()?,
-            link_id: self.link_id,
-        })
+        Credited::of(
+            self.campaign_id,
+            self.influencer_id,
+            self.via.as_deref(),
+            self.link_id,
+        )
     }
 
     /// What the conversion counts in the rollups now.
     fn state(&self) -> ConversionState {
-        let fully_refunded = self.amount_minor > 0 && self.refunded_minor == self.amount_minor;
+        let fully_refunded =
+            super::conversions::fully_refunded(self.amount_minor, self.refunded_minor);
         ConversionState {
             // A cancellation counted what was left as refunded.
             refunded_minor: if self.cancelled {

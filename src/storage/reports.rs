@@ -110,45 +110,45 @@ pub struct Enrolled {
     pub target_value: Option<f64>,
 }
 
+#[derive(sqlx::FromRow)]
+struct EnrolledRow {
+    influencer_id: i64,
+    handle: String,
+    flat_fee_minor: i64,
+    flat_fee_basis: String,
+    cpc_minor: i64,
+    cpa_minor: i64,
+    revenue_share_bps: i32,
+    target_metric: Option<String>,
+    target_value: Option<f64>,
+}
+
 pub async fn enrolled(db: &PgPool, campaign_id: i64) -> Result<Vec<Enrolled>, StorageError> {
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(
-        i64,
-        String,
-        i64,
-        String,
-        i64,
-        i64,
-        i32,
-        Option<String>,
-        Option<f64>,
-    )> = sqlx::query_as(
+    let rows: Vec<EnrolledRow> = sqlx::query_as(
         "SELECT e.influencer_id, i.handle, e.flat_fee_minor, e.flat_fee_basis, e.cpc_minor,
-                    e.cpa_minor, e.revenue_share_bps, e.target_metric, e.target_value
-             FROM enrollments e JOIN influencers i ON i.id = e.influencer_id
-             WHERE e.campaign_id = $1
-             ORDER BY i.handle",
+                e.cpa_minor, e.revenue_share_bps, e.target_metric, e.target_value
+         FROM enrollments e JOIN influencers i ON i.id = e.influencer_id
+         WHERE e.campaign_id = $1
+         ORDER BY i.handle",
     )
     .bind(campaign_id)
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(influencer_id, handle, flat, basis, cpc, cpa, share, metric, value)| Enrolled {
-                influencer_id,
-                handle,
-                compensation: Compensation {
-                    flat_fee_minor: flat,
-                    flat_fee_per_post: basis == "post",
-                    cpc_minor: cpc,
-                    cpa_minor: cpa,
-                    revenue_share_bps: share,
-                },
-                target_metric: metric,
-                target_value: value,
+        .map(|row| Enrolled {
+            influencer_id: row.influencer_id,
+            handle: row.handle,
+            compensation: Compensation {
+                flat_fee_minor: row.flat_fee_minor,
+                flat_fee_per_post: row.flat_fee_basis == "post",
+                cpc_minor: row.cpc_minor,
+                cpa_minor: row.cpa_minor,
+                revenue_share_bps: row.revenue_share_bps,
             },
-        )
+            target_metric: row.target_metric,
+            target_value: row.target_value,
+        })
         .collect())
 }
 

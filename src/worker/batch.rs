@@ -12,12 +12,10 @@ use crate::{
         fraud::{BurstDetector, ConversionFacts, ConversionFlags},
     },
     enrich::{self, agent, geo::GeoIp},
-    pipeline::events::{
-        ClickEvent, ConversionEvent, ConversionState, Credited, Event, Trigger, FIELD,
-    },
+    pipeline::events::{ClickEvent, ConversionEvent, Credited, Event, Trigger, FIELD},
     storage::{
         clicks::ClickRow,
-        conversions::{Contribution, ConversionEventType, Ingested},
+        conversions::{Contribution, ConversionCounts, ConversionEventType, Ingested},
     },
 };
 
@@ -43,6 +41,8 @@ pub struct DecodedBatch {
 
 pub struct Prepared {
     pub rows: Vec<ClickRow>,
+    /// The address each row's click came from, for burst detection only: never stored.
+    pub addresses: Vec<Option<String>>,
     pub conversions: Vec<Ingested>,
     pub dead: Vec<DeadEntry>,
     pub entry_ids: Vec<String>,
@@ -111,13 +111,12 @@ pub fn links_of(batch: &DecodedBatch) -> Vec<i64> {
     ids
 }
 
-/// Rows for the clicks whose link exists (the others become dead letters), flagged for
-/// bursts; conversion events with their fraud signals.
+/// Rows for the clicks whose link exists (the others become dead letters), not yet
+/// flagged for bursts ([`flag_bursts`]); conversion events with their fraud signals.
 pub fn enrich(
     batch: DecodedBatch,
     owners: &HashMap<i64, (i64, i64)>,
     geo: Option<&GeoIp>,
-    bursts: &mut BurstDetector,
     fast_conversion: Duration,
 ) -> Prepared {
     let conversions = batch
@@ -127,6 +126,7 @@ pub fn enrich(
         .collect();
     let mut prepared = Prepared {
         rows: Vec::with_capacity(batch.clicks.len()),
+        addresses: Vec::with_capacity(batch.clicks.len()),
         conversions,
         dead: batch.dead,
         entry_ids: batch.entry_ids,
@@ -155,14 +155,7 @@ pub fn enrich(
             .entry(event.user_agent.clone())
             .or_insert_with_key(|ua| agent::classify(ua.as_deref()))
             .clone();
-        let burst = !agent.is_bot
-            && bursts.is_burst(
-                event.link_id,
-                &event.visitor,
-                event.ip.as_deref(),
-                &event.id,
-                event.at,
-            );
+        prepared.addresses.push(event.ip);
         prepared.rows.push(ClickRow {
             click_id: event.id,
             clicked_at: event.at,
@@ -184,10 +177,25 @@ pub fn enrich(
             }
             .to_owned(),
             is_bot: agent.is_bot,
-            burst,
+            burst: false,
         });
     }
     prepared
+}
+
+/// Flags the non-bot clicks past the burst limit. Apart from `enrich`, so the detector,
+/// which every shard shares, is held only for this.
+pub fn flag_bursts(prepared: &mut Prepared, bursts: &mut BurstDetector) {
+    for (row, address) in prepared.rows.iter_mut().zip(&prepared.addresses) {
+        row.burst = !row.is_bot
+            && bursts.is_burst(
+                row.link_id,
+                &row.visitor,
+                address.as_deref(),
+                &row.click_id,
+                row.clicked_at,
+            );
+    }
 }
 
 /// A conversion event with its signals and what it changes in the rollups.
@@ -224,43 +232,31 @@ fn ingested(
             fast_conversion,
         )
     };
-    let credit = match (event.campaign_id, event.influencer_id, event.via.as_deref()) {
-        (Some(campaign_id), Some(influencer_id), Some(via)) => Some(Credited {
-            campaign_id,
-            influencer_id,
-            via: via.to_owned(),
-            link_id: event.link_id,
-        }),
-        _ => None,
-    };
+    let credit = Credited::of(
+        event.campaign_id,
+        event.influencer_id,
+        event.via.as_deref(),
+        event.link_id,
+    );
     let flags = credit
         .as_ref()
         .map(|c| flags_for(c.influencer_id, &c.via))
         .unwrap_or_default();
-    let at = |credit: &Credited, sign: i64, counts: Counts| Contribution {
-        campaign_id: credit.campaign_id,
-        influencer_id: credit.influencer_id,
-        via: credit.via.clone(),
-        link_id: credit.link_id,
-        conversions: sign * counts.conversions,
-        revenue_minor: sign * counts.revenue_minor,
-        discount_minor: sign * counts.discount_minor,
-        refunded_minor: sign * counts.refunded_minor,
-        cancelled: sign * counts.cancelled,
-        voided: sign * counts.voided,
-        flagged: sign * counts.flagged,
+    let at = |credit: &Credited, sign: i64, counts: ConversionCounts| Contribution {
+        credit: credit.clone(),
+        counts: counts.times(sign),
     };
     let voided = i64::from(event.voids);
     let contributions = match event_type {
         ConversionEventType::Conversion => credit
             .iter()
             .map(|c| {
-                let counts = Counts {
+                let counts = ConversionCounts {
                     conversions: 1,
                     revenue_minor: event.amount_minor,
                     discount_minor: event.discount_minor,
                     flagged: i64::from(flags.any()),
-                    ..Counts::default()
+                    ..ConversionCounts::default()
                 };
                 at(c, 1, counts)
             })
@@ -268,23 +264,19 @@ fn ingested(
         ConversionEventType::Refund | ConversionEventType::Cancellation => credit
             .iter()
             .map(|c| {
-                let counts = Counts {
+                let counts = ConversionCounts {
                     refunded_minor: event.amount_minor,
                     cancelled: i64::from(event_type == ConversionEventType::Cancellation),
                     voided,
                     flagged: -(voided * i64::from(flags.any())),
-                    ..Counts::default()
+                    ..ConversionCounts::default()
                 };
                 at(c, 1, counts)
             })
             .collect(),
         ConversionEventType::Reattribution => {
-            let state = event.state.unwrap_or(ConversionState {
-                refunded_minor: 0,
-                cancelled: false,
-                voided: false,
-            });
-            let counts = |flagged: bool| Counts {
+            let state = event.state.unwrap_or_default();
+            let counts = |flagged: bool| ConversionCounts {
                 conversions: 1,
                 revenue_minor: event.amount_minor,
                 discount_minor: event.discount_minor,
@@ -310,16 +302,4 @@ fn ingested(
         flags,
         contributions,
     }
-}
-
-/// The counters of one rollup row.
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    conversions: i64,
-    revenue_minor: i64,
-    discount_minor: i64,
-    refunded_minor: i64,
-    cancelled: i64,
-    voided: i64,
-    flagged: i64,
 }

@@ -351,21 +351,20 @@ impl Worker {
         let events = decoded.clicks.len() + decoded.conversions.len() + decoded.dead.len();
         self.events_per_entry[shard].store(events.div_ceil(handled.max(1)), Ordering::Relaxed);
         let owners = self.owners_of(&batch::links_of(&decoded)).await?;
-        let prepared = {
+        let mut prepared = batch::enrich(
+            decoded,
+            &owners,
+            self.geo.as_deref(),
+            self.config.signals.fast_conversion,
+        );
+        {
             let mut bursts = self
                 .bursts
                 .lock()
                 .map_err(|_| anyhow::anyhow!("burst detector poisoned"))?;
-            let prepared = batch::enrich(
-                decoded,
-                &owners,
-                self.geo.as_deref(),
-                &mut bursts,
-                self.config.signals.fast_conversion,
-            );
+            batch::flag_bursts(&mut prepared, &mut bursts);
             bursts.prune();
-            prepared
-        };
+        }
 
         if !prepared.dead.is_empty() {
             let mut pipe = redis::pipe();

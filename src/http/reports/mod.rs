@@ -14,9 +14,8 @@ mod series;
 
 use actix_web::web;
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 
-use super::{error::ApiError, resource};
+use super::{error::ApiError, resource, wire::path_id};
 use crate::{
     pipeline::lag,
     startup::AppState,
@@ -33,12 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// A campaign named by a path or query id; ids are opaque, so a malformed one is simply
 /// not found.
 async fn campaign(state: &AppState, raw_id: &str) -> Result<Campaign, ApiError> {
-    let id = raw_id
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found("campaign"))?;
+    let id = path_id(raw_id.trim(), "campaign")?;
     campaigns::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("campaign"))
@@ -54,16 +48,10 @@ fn campaign_period(campaign: &Campaign, now: DateTime<Utc>) -> (DateTime<Utc>, D
     )
 }
 
-/// How fresh a report is: when it was computed, and how long the oldest event not yet in
-/// the rollups has been waiting (in a stream or in the outbox); `None` when that cannot
-/// be told (Redis unreachable).
-#[derive(Debug, Serialize)]
-struct Freshness {
-    as_of: DateTime<Utc>,
-    ingest_lag_seconds: Option<f64>,
-}
-
-async fn freshness(state: &AppState) -> Freshness {
+/// Adds how fresh a report is: `as_of` (when it was computed) and `ingest_lag_seconds`
+/// (how long the oldest event not yet in the rollups has been waiting, in a stream or in
+/// the outbox; `null` when that cannot be told, with Redis unreachable).
+async fn add_freshness(state: &AppState, body: &mut serde_json::Map<String, serde_json::Value>) {
     let as_of = Utc::now();
     let waiting_since = async {
         let mut conn = state.redis_commands.connection().await.ok()?;
@@ -82,8 +70,9 @@ async fn freshness(state: &AppState) -> Freshness {
             (as_of - t).num_milliseconds().max(0) as f64 / 1000.0
         })
     });
-    Freshness {
-        as_of,
-        ingest_lag_seconds,
-    }
+    body.insert("as_of".into(), serde_json::json!(as_of));
+    body.insert(
+        "ingest_lag_seconds".into(),
+        serde_json::json!(ingest_lag_seconds),
+    );
 }

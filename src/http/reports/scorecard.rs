@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{
-    campaign, campaign_period, csv, freshness,
+    add_freshness, campaign, campaign_period, csv,
     params::{Format, ReportQuery},
 };
 use crate::{
@@ -165,7 +165,6 @@ pub async fn campaign_report(
     query: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let card = scorecard(&state, &path, &query).await?;
-    let fresh = freshness(&state).await;
     let metric = report::goal_metric(&card.campaign.goal);
     let value = card.totals.metric(metric);
     let goal = json!({
@@ -179,8 +178,7 @@ pub async fn campaign_report(
     let mut body = header(&card);
     body.insert("name".into(), json!(card.campaign.name));
     body.insert("budget_minor".into(), json!(card.campaign.budget_minor));
-    body.insert("as_of".into(), json!(fresh.as_of));
-    body.insert("ingest_lag_seconds".into(), json!(fresh.ingest_lag_seconds));
+    add_freshness(&state, &mut body).await;
     body.insert("totals".into(), json!(card.totals));
     body.insert("goal".into(), goal);
     let body = Value::Object(body);
@@ -279,13 +277,11 @@ pub async fn influencer_report(
 
     match card.format {
         Format::Json => {
-            let fresh = freshness(&state).await;
             let mut body = header(&card);
             body.insert("ranked_by".into(), json!(metric));
             body.insert("average".into(), json!(average));
             body.insert("underperforming_percent".into(), json!(percent));
-            body.insert("as_of".into(), json!(fresh.as_of));
-            body.insert("ingest_lag_seconds".into(), json!(fresh.ingest_lag_seconds));
+            add_freshness(&state, &mut body).await;
             body.insert("data".into(), json!(data));
             Ok(HttpResponse::Ok().json(Value::Object(body)))
         }

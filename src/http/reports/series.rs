@@ -15,7 +15,7 @@ use super::{
     params::{local_midnight, non_empty, Format, ReportQuery},
 };
 use crate::{
-    http::{auth::Analyst, error::ApiError},
+    http::{auth::Analyst, error::ApiError, wire::path_id},
     startup::AppState,
     storage::{
         links,
@@ -138,14 +138,9 @@ fn bucket_of(hour: DateTime<Utc>, interval: Interval, tz: Tz) -> Option<DateTime
     }
 }
 
+/// An optional id filter; a malformed one names nothing, so it is not found.
 fn id_param(raw: Option<&str>, what: &str) -> Result<Option<i64>, ApiError> {
-    raw.map(|r| {
-        r.parse::<i64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .ok_or_else(|| ApiError::not_found(what))
-    })
-    .transpose()
+    raw.map(|r| path_id(r, what)).transpose()
 }
 
 pub async fn timeseries(
