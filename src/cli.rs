@@ -15,7 +15,7 @@ use crate::{
     pipeline::keys::Keys,
     startup::Application,
     storage, telemetry,
-    worker::{SignalLimits, Worker, WorkerConfig},
+    worker::{background::Background, SignalLimits, Worker, WorkerConfig},
 };
 
 #[derive(Debug, Parser)]
@@ -106,9 +106,13 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             let app = Application::build(settings.clone()).await?;
             let worker = build_worker(&settings, storage::pool(&settings)?, Some(1))?;
             let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
-            let worker = tokio::spawn(worker.run(async {
-                let _ = stopped.await;
-            }));
+            let background = Background::start(settings.ingest_nice)
+                .context("starting the ingest worker's runtime")?;
+            let worker = background
+                .spawn(worker.run(async {
+                    let _ = stopped.await;
+                }))
+                .context("the ingest worker's runtime is gone")?;
             // actix handles SIGINT/SIGTERM for the server; the worker stops after it.
             let served = app.run_until_stopped().await;
             let _ = stop_worker.send(());

@@ -44,6 +44,9 @@ pub struct Settings {
     pub burst_clicks_per_minute: u32,
     /// A conversion sooner than this after its click is flagged as fast.
     pub fast_conversion_seconds: u32,
+    /// `attrib run`: the nice value of the ingest worker's threads, so redirects come
+    /// first when both want the CPU (0: same priority as the redirects).
+    pub ingest_nice: i32,
 }
 
 /// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
@@ -227,6 +230,7 @@ impl Settings {
                 15,
                 0..=86_400,
             )?,
+            ingest_nice: parse_number(vars, "ATTRIB_INGEST_NICE", 19, 0..=19)?,
         })
     }
 }

@@ -12,6 +12,7 @@
 //!
 //! Streams are trimmed only below the oldest entry not yet acknowledged.
 
+pub mod background;
 mod batch;
 
 use std::{
