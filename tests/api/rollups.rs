@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use crate::{
-    helpers::{assert_conversion_rollups_match_facts, assert_rollups_match_facts},
+    helpers::{assert_conversion_rollups_match_facts, assert_rollups_match_facts, fresh_database},
     reports::Desk,
 };
 
@@ -194,4 +194,69 @@ proptest! {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(play(ops, reverse));
     }
+}
+
+/// Every ingest batch updates rollup rows. Postgres updates a row in place (HOT: no new
+/// index entries, no bloat, even without vacuum) only when no index holds a column the
+/// update changes, so the counters stay out of every index of the rollup tables.
+#[tokio::test]
+async fn rollup_counters_are_in_no_index() {
+    const ROLLUPS: [&str; 6] = [
+        "click_rollups",
+        "click_daily",
+        "click_dim_rollups",
+        "conversion_rollups",
+        "conversion_daily",
+        "conversion_hourly",
+    ];
+    const COUNTERS: [&str; 12] = [
+        "clicks",
+        "unique_clicks",
+        "bot_clicks",
+        "flagged_clicks",
+        "flagged_unique_clicks",
+        "conversions",
+        "voided",
+        "cancelled",
+        "revenue_minor",
+        "refunded_minor",
+        "discount_minor",
+        "flagged",
+    ];
+    let db = sqlx::PgPool::connect(&fresh_database().await)
+        .await
+        .expect("test database");
+    let counters: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, a.attname::text
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+         WHERE c.relname = ANY($1) AND a.attname = ANY($2) AND a.attnum > 0",
+    )
+    .bind(ROLLUPS)
+    .bind(COUNTERS)
+    .fetch_all(&db)
+    .await
+    .expect("columns");
+    for table in ROLLUPS {
+        assert!(
+            counters.iter().any(|(t, _)| t == table),
+            "{table} has no counter columns: the list above is out of date"
+        );
+    }
+    let indexed: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT t.relname::text, i.relname::text, a.attname::text
+         FROM pg_index x
+         JOIN pg_class t ON t.oid = x.indrelid
+         JOIN pg_class i ON i.oid = x.indexrelid
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey)
+         WHERE t.relname = ANY($1) AND a.attname = ANY($2)",
+    )
+    .bind(ROLLUPS)
+    .bind(COUNTERS)
+    .fetch_all(&db)
+    .await
+    .expect("indexes");
+    assert!(
+        indexed.is_empty(),
+        "(table, index, counter) in an index: {indexed:?}"
+    );
 }
