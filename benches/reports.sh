@@ -36,7 +36,7 @@ fi
 
 ATTRIB_DATABASE_URL="$DATABASE_URL" ATTRIB_LISTEN="127.0.0.1:$PORT" \
 ATTRIB_REDIS_PREFIX="attrib_reports_bench:" ATTRIB_SPOOL_DIR="$WORK/spool" \
-ATTRIB_BOOTSTRAP_ADMIN_KEY="$KEY" ATTRIB_LOG=warn \
+ATTRIB_BOOTSTRAP_ADMIN_KEY="$KEY" ATTRIB_CLICK_SECRET="reports-bench-click-secret-0123456789abcdef" ATTRIB_LOG=warn \
   target/release/attrib serve >"$WORK/attrib.log" 2>&1 &
 ATTRIB_PID=$!
 for _ in $(seq 1 100); do

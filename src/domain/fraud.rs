@@ -29,6 +29,7 @@ pub struct BurstDetector {
     window_ms: i64,
     recent: HashMap<u64, VecDeque<(i64, u64)>>,
     newest_ms: i64,
+    pruned_at_ms: i64,
 }
 
 impl BurstDetector {
@@ -39,6 +40,7 @@ impl BurstDetector {
             window_ms: 60_000,
             recent: HashMap::new(),
             newest_ms: i64::MIN,
+            pruned_at_ms: i64::MIN,
         }
     }
 
@@ -83,8 +85,15 @@ impl BurstDetector {
             .count()
     }
 
-    /// Forgets clicks well out of the window of the newest one seen.
+    /// Forgets clicks well out of the window of the newest one seen. It walks every
+    /// source, so it walks at most once per window of click time: the worker calls it
+    /// after every batch, and walking tens of thousands of sources after each of many
+    /// small batches took a fifth of the worker's CPU at a steady 20 000 clicks/s.
     pub fn prune(&mut self) {
+        if self.newest_ms.saturating_sub(self.pruned_at_ms) < self.window_ms {
+            return;
+        }
+        self.pruned_at_ms = self.newest_ms;
         let keep_after = self.newest_ms.saturating_sub(2 * self.window_ms);
         self.recent.retain(|_, clicks| {
             while clicks.front().is_some_and(|&(t, _)| t <= keep_after) {
@@ -196,6 +205,21 @@ mod tests {
         d.is_burst(1, "new", None, "c1", at(200));
         d.prune();
         assert_eq!(d.tracked(), 1);
+    }
+
+    #[test]
+    fn pruning_walks_the_sources_once_a_window() {
+        let mut d = BurstDetector::new(2);
+        d.is_burst(1, "a", None, "c0", at(0));
+        d.is_burst(1, "b", None, "c1", at(130));
+        d.prune(); // drops a, which is more than two windows older than b
+        d.is_burst(1, "c", None, "c2", at(131));
+        d.is_burst(1, "d", None, "c3", at(185));
+        d.prune(); // less than a window since the last walk: keeps b, c and d
+        assert_eq!(d.tracked(), 3);
+        d.is_burst(1, "e", None, "c4", at(300));
+        d.prune(); // a window later: b and c are out
+        assert_eq!(d.tracked(), 2);
     }
 
     #[test]
