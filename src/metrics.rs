@@ -1,9 +1,9 @@
-//! Prometheus counters of the event pipeline, served at `GET /metrics`.
+//! Prometheus metrics of the event pipeline, served at `GET /metrics`.
 //!
 //! Each process has its own registry (no global state), so several applications in one
 //! process — as in the tests — count separately.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -12,6 +12,8 @@ pub struct Metrics {
     pub clicks_in_spool: IntCounter,
     /// Click events written nowhere (queue full, or neither Redis nor the spool took them).
     pub clicks_unrecorded: IntCounter,
+    /// Age of the oldest event not yet ingested, set when `GET /metrics` is served.
+    pub ingest_lag_seconds: Gauge,
 }
 
 impl Metrics {
@@ -30,13 +32,22 @@ impl Metrics {
             "Click events neither Redis nor the local spool took (the redirect still happened)",
         )
         .unwrap_or_else(|_| unreachable!("the metric's name is valid"));
+        let ingest_lag_seconds = Gauge::new(
+            "attrib_ingest_lag_seconds",
+            "Age of the oldest event not yet ingested into Postgres (in a stream or the \
+             outbox), read when scraped; 0 when none waits, NaN when Redis or Postgres \
+             does not answer",
+        )
+        .unwrap_or_else(|_| unreachable!("the metric's name is valid"));
         // Registering distinct, valid collectors in a fresh registry cannot fail.
         let _ = registry.register(Box::new(stored.clone()));
         let _ = registry.register(Box::new(unrecorded.clone()));
+        let _ = registry.register(Box::new(ingest_lag_seconds.clone()));
         Metrics {
             clicks_in_redis: stored.with_label_values(&["redis"]),
             clicks_in_spool: stored.with_label_values(&["spool"]),
             clicks_unrecorded: unrecorded,
+            ingest_lag_seconds,
             registry,
         }
     }

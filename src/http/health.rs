@@ -14,8 +14,13 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The process's counters in the Prometheus text format.
+/// The process's counters in the Prometheus text format, and the ingest lag read now.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let lag = super::ingest_lag::seconds(&state, chrono::Utc::now()).await;
+    state
+        .metrics
+        .ingest_lag_seconds
+        .set(lag.unwrap_or(f64::NAN));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

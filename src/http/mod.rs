@@ -13,6 +13,7 @@ pub mod checkout;
 pub mod client_ip;
 pub mod error;
 pub mod health;
+pub mod ingest_lag;
 pub mod key_cache;
 pub mod pagination;
 pub mod reports;

@@ -27,6 +27,9 @@ async fn readyz_is_503_and_names_redis_when_redis_is_unreachable() {
     let body = reply.assert_status(503);
     assert_eq!(body["postgres"], "ok");
     assert_eq!(body["redis"], "unreachable");
+    // And the metrics still answer, with an ingest lag that cannot be told
+    let lag = app.gauge("attrib_ingest_lag_seconds").await;
+    assert!(lag.is_nan(), "lag without Redis: {lag}");
 }
 
 #[tokio::test]

@@ -334,6 +334,23 @@ impl TestApp {
             .unwrap_or(0)
     }
 
+    /// The value of a gauge of `GET /metrics`, which must be there.
+    pub async fn gauge(&self, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("a metrics body");
+        text.lines()
+            .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .next()
+            .unwrap_or_else(|| panic!("no {name} in GET /metrics: {text}"))
+    }
+
     /// Every page of a list, following `next_cursor`; also checks page sizes.
     pub async fn collect_pages(&self, path: &str, limit: usize) -> Vec<Value> {
         let mut items = Vec::new();

@@ -1072,10 +1072,16 @@ async fn a_report_says_how_far_behind_ingest_is() {
     let lag = waiting.body["ingest_lag_seconds"].as_f64().unwrap();
     assert!(lag >= 1.0, "a click waits in the stream: lag {lag}");
     assert_eq!(waiting.body["totals"]["clicks"], 0);
+    let scraped = desk.app.gauge("attrib_ingest_lag_seconds").await;
+    assert!(
+        scraped >= lag,
+        "GET /metrics shows the same wait: {scraped}"
+    );
 
     desk.ingest().await;
     let caught_up = desk.report(&path).await;
     assert_eq!(caught_up.body["ingest_lag_seconds"], 0.0);
+    assert_eq!(desk.app.gauge("attrib_ingest_lag_seconds").await, 0.0);
     assert_eq!(caught_up.body["totals"]["clicks"], 1);
     assert_rollups_match_facts(&desk.app.db).await;
 }

@@ -15,11 +15,10 @@ mod series;
 use actix_web::web;
 use chrono::{DateTime, Duration, Utc};
 
-use super::{error::ApiError, resource, wire::path_id};
+use super::{error::ApiError, ingest_lag, resource, wire::path_id};
 use crate::{
-    pipeline::lag,
     startup::AppState,
-    storage::{campaigns, campaigns::Campaign, reports},
+    storage::{campaigns, campaigns::Campaign},
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -53,23 +52,7 @@ fn campaign_period(campaign: &Campaign, now: DateTime<Utc>) -> (DateTime<Utc>, D
 /// the outbox; `null` when that cannot be told, with Redis unreachable).
 async fn add_freshness(state: &AppState, body: &mut serde_json::Map<String, serde_json::Value>) {
     let as_of = Utc::now();
-    let waiting_since = async {
-        let mut conn = state.redis_commands.connection().await.ok()?;
-        let streamed = match lag::oldest_unacknowledged(&mut conn, &state.keys).await {
-            Ok(oldest) => oldest,
-            Err(_) => {
-                state.redis_commands.forget().await;
-                return None;
-            }
-        };
-        let outboxed = reports::oldest_outbox_event(&state.db).await.ok()?;
-        Some(streamed.into_iter().chain(outboxed).min())
-    };
-    let ingest_lag_seconds = waiting_since.await.map(|oldest| {
-        oldest.map_or(0.0, |t| {
-            (as_of - t).num_milliseconds().max(0) as f64 / 1000.0
-        })
-    });
+    let ingest_lag_seconds = ingest_lag::seconds(state, as_of).await;
     body.insert("as_of".into(), serde_json::json!(as_of));
     body.insert(
         "ingest_lag_seconds".into(),
