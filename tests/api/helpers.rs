@@ -319,32 +319,28 @@ impl TestApp {
     /// The value of one sample of `GET /metrics`, e.g.
     /// `attrib_click_events_total{durable_in="redis"}`; 0 when absent.
     pub async fn metric(&self, sample: &str) -> u64 {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.address))
-            .send()
+        self.metrics_text()
             .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("a metrics body");
-        text.lines()
+            .lines()
             .filter_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
             .next()
             .unwrap_or(0)
     }
 
-    /// The value of a gauge of `GET /metrics`, which must be there.
-    pub async fn gauge(&self, name: &str) -> f64 {
-        let text = self
-            .client
+    async fn metrics_text(&self) -> String {
+        self.client
             .get(format!("{}/metrics", self.address))
             .send()
             .await
             .expect("GET /metrics")
             .text()
             .await
-            .expect("a metrics body");
+            .expect("a metrics body")
+    }
+
+    /// The value of a gauge of `GET /metrics`, which must be there.
+    pub async fn gauge(&self, name: &str) -> f64 {
+        let text = self.metrics_text().await;
         text.lines()
             .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .next()
