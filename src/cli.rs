@@ -108,11 +108,9 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
             let background = Background::start(settings.ingest_nice)
                 .context("starting the ingest worker's runtime")?;
-            let worker = background
-                .spawn(worker.run(async {
-                    let _ = stopped.await;
-                }))
-                .context("the ingest worker's runtime is gone")?;
+            let worker = background.spawn(worker.run(async {
+                let _ = stopped.await;
+            }));
             // actix handles SIGINT/SIGTERM for the server; the worker stops after it.
             let served = app.run_until_stopped().await;
             let _ = stop_worker.send(());

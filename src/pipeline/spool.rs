@@ -152,7 +152,7 @@ impl Claimed {
 
 fn uuid_like() -> String {
     let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&bytes)
 }
 
 #[cfg(test)]

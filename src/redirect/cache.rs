@@ -17,7 +17,7 @@ use std::{
     future::Future,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, RwLock,
+        Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     time::{Duration, Instant},
 };
@@ -69,6 +69,7 @@ impl CachedLink {
 
 /// `None`: no link has this slug (remembered for [`NEGATIVE_TTL`]).
 type Entry = Option<Arc<CachedLink>>;
+
 pub struct LinkCache {
     slots: Slots<Entry>,
     db: PgPool,
@@ -163,26 +164,31 @@ impl<V: Clone + Expiring> Slots<V> {
             return Ok(value);
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let cell = self
-            .loading
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.into())
-            .or_default()
-            .clone();
+        let cell = self.loading().entry(key.into()).or_default().clone();
         cell.get_or_init(|| async {
             let loaded = load().await.map_err(Arc::new);
             if let Ok(value) = &loaded {
                 self.store(key, value.clone(), generation);
             }
-            self.loading
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(key);
+            self.loading().remove(key);
             loaded
         })
         .await
         .clone()
+    }
+
+    /// A panic while one of these locks was held cannot leave a map inconsistent, so a
+    /// poisoned lock is used as it is.
+    fn loading(&self) -> MutexGuard<'_, Map<Arc<OnceCell<Loaded<V>>>>> {
+        self.loading.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reading(&self, key: &str) -> RwLockReadGuard<'_, Shard<V>> {
+        self.shard(key).read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn writing(&self, key: &str) -> RwLockWriteGuard<'_, Shard<V>> {
+        self.shard(key).write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn shard(&self, key: &str) -> &RwLock<Shard<V>> {
@@ -191,14 +197,14 @@ impl<V: Clone + Expiring> Slots<V> {
     }
 
     fn cached(&self, key: &str) -> Option<V> {
-        let shard = self.shard(key).read().unwrap_or_else(|e| e.into_inner());
+        let shard = self.reading(key);
         let slot = shard.get(key)?;
         (slot.expires > Instant::now()).then(|| slot.value.clone())
     }
 
     fn store(&self, key: &str, value: V, generation: u64) {
         let now = Instant::now();
-        let mut shard = self.shard(key).write().unwrap_or_else(|e| e.into_inner());
+        let mut shard = self.writing(key);
         // Checked under the shard's lock, which `forget` takes after bumping the
         // generation: either the forget finds this value and drops it, or this sees the
         // new generation and stores nothing.
@@ -219,10 +225,7 @@ impl<V: Clone + Expiring> Slots<V> {
 
     fn forget(&self, key: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.shard(key)
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.writing(key).remove(key);
     }
 
     fn forget_all(&self) {

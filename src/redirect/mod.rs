@@ -228,14 +228,7 @@ fn visitor_hash(ip: Option<IpAddr>, user_agent: Option<&str>, day: NaiveDate) ->
     hasher.0.update(user_agent.unwrap_or_default());
     hasher.0.update([0]);
     let _ = write!(hasher, "{day}");
-    let digest = hasher.0.finalize();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(24);
-    for byte in &digest[..12] {
-        id.push(char::from(HEX[usize::from(byte >> 4)]));
-        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    id
+    crate::hex::lower(&hasher.0.finalize()[..12])
 }
 
 struct HashWriter(Sha256);

@@ -411,9 +411,13 @@ pub async fn ingest_batch(
         .iter()
         .flat_map(|i| i.contributions.iter().map(move |c| (i, c)))
         .collect();
-    let part = |f: fn(&ConversionCounts) -> i64| {
-        parts.iter().map(|(_, c)| f(&c.counts)).collect::<Vec<_>>()
-    };
+    // One array per column of the rollup rows, in `parts` order.
+    fn column<'a, T>(
+        parts: &[(&'a Ingested, &'a Contribution)],
+        f: impl Fn(&'a Ingested, &'a Contribution) -> T,
+    ) -> Vec<T> {
+        parts.iter().map(|&(i, c)| f(i, c)).collect()
+    }
 
     let inserted: i64 = sqlx::query_scalar(
         "WITH inserted AS (
@@ -513,61 +517,21 @@ pub async fn ingest_batch(
     .bind(&click_ids)
     .bind(&fast)
     .bind(&leaked)
-    .bind(
-        parts
-            .iter()
-            .map(|(i, _)| i.event.id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        parts
-            .iter()
-            .map(|(_, c)| c.credit.campaign_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        parts
-            .iter()
-            .map(|(_, c)| c.credit.influencer_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        parts
-            .iter()
-            .map(|(_, c)| c.credit.via.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        parts
-            .iter()
-            .map(|(_, c)| c.credit.link_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        parts
-            .iter()
-            .map(|(i, _)| i.event.kind.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        parts
-            .iter()
-            .map(|(i, _)| i.event.occurred_at)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        parts
-            .iter()
-            .map(|(i, _)| i.event.code.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(part(|c| c.conversions))
-    .bind(part(|c| c.revenue_minor))
-    .bind(part(|c| c.discount_minor))
-    .bind(part(|c| c.refunded_minor))
-    .bind(part(|c| c.cancelled))
-    .bind(part(|c| c.voided))
-    .bind(part(|c| c.flagged))
+    .bind(column(&parts, |i, _| i.event.id.as_str()))
+    .bind(column(&parts, |_, c| c.credit.campaign_id))
+    .bind(column(&parts, |_, c| c.credit.influencer_id))
+    .bind(column(&parts, |_, c| c.credit.via.as_str()))
+    .bind(column(&parts, |_, c| c.credit.link_id))
+    .bind(column(&parts, |i, _| i.event.kind.as_str()))
+    .bind(column(&parts, |i, _| i.event.occurred_at))
+    .bind(column(&parts, |i, _| i.event.code.as_deref()))
+    .bind(column(&parts, |_, c| c.counts.conversions))
+    .bind(column(&parts, |_, c| c.counts.revenue_minor))
+    .bind(column(&parts, |_, c| c.counts.discount_minor))
+    .bind(column(&parts, |_, c| c.counts.refunded_minor))
+    .bind(column(&parts, |_, c| c.counts.cancelled))
+    .bind(column(&parts, |_, c| c.counts.voided))
+    .bind(column(&parts, |_, c| c.counts.flagged))
     .fetch_one(&mut **tx)
     .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))

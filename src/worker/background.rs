@@ -21,7 +21,9 @@ const THREADS: usize = 1;
 /// A runtime for background work, shut down without waiting when dropped (also when
 /// dropped from async code, where a plain runtime must not be dropped).
 pub struct Background {
+    /// Taken only by `drop`.
     runtime: Option<runtime::Runtime>,
+    handle: runtime::Handle,
 }
 
 impl Background {
@@ -34,16 +36,17 @@ impl Background {
             .enable_all()
             .build()?;
         Ok(Background {
+            handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
 
-    pub fn spawn<F>(&self, task: F) -> Option<JoinHandle<F::Output>>
+    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.runtime.as_ref().map(|rt| rt.spawn(task))
+        self.handle.spawn(task)
     }
 }
 
@@ -99,7 +102,7 @@ mod tests {
     fn tasks_run_on_threads_at_the_given_priority() {
         let background = Background::start(7).unwrap();
         let own = this_thread_nice();
-        let handle = background.spawn(async { this_thread_nice() }).unwrap();
+        let handle = background.spawn(async { this_thread_nice() });
         let theirs = runtime::Builder::new_current_thread()
             .build()
             .unwrap()

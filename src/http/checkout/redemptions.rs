@@ -48,10 +48,7 @@ struct Canonical<'a> {
 
 fn request_hash(canonical: &Canonical<'_>) -> String {
     let json = serde_json::to_vec(canonical).unwrap_or_default();
-    Sha256::digest(json)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::lower(&Sha256::digest(json))
 }
 
 fn rejected(code: &'static str, message: impl Into<String>) -> ApiError {

@@ -49,7 +49,7 @@ fn campaign_period(campaign: &Campaign, now: DateTime<Utc>) -> (DateTime<Utc>, D
 
 /// Adds how fresh a report is: `as_of` (when it was computed) and `ingest_lag_seconds`
 /// (how long the oldest event not yet in the rollups has been waiting, in a stream or in
-/// the outbox; `null` when that cannot be told, with Redis unreachable).
+/// the outbox; `null` when that cannot be told, with Redis or Postgres not answering).
 async fn add_freshness(state: &AppState, body: &mut serde_json::Map<String, serde_json::Value>) {
     let as_of = Utc::now();
     let ingest_lag_seconds = ingest_lag::seconds(state, as_of).await;
