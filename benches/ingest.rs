@@ -87,7 +87,6 @@ async fn main() -> anyhow::Result<()> {
         )),
         WorkerConfig {
             consumer: "bench".into(),
-            batch_size: 20000,
             block: Duration::from_millis(100),
             ..WorkerConfig::default()
         },

@@ -159,6 +159,7 @@ fn build_worker(
         geo,
         WorkerConfig {
             parallel_writes,
+            gather: std::time::Duration::from_millis(settings.ingest_gather_ms),
             signals: SignalLimits {
                 burst_clicks_per_minute: settings.burst_clicks_per_minute as usize,
                 fast_conversion: chrono::Duration::seconds(i64::from(

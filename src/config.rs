@@ -47,6 +47,9 @@ pub struct Settings {
     /// `attrib run`: the nice value of the ingest worker's threads, so redirects come
     /// first when both want the CPU (0: same priority as the redirects).
     pub ingest_nice: i32,
+    /// How long the ingest worker waits, once new clicks arrive, for more to join their
+    /// batch (`WorkerConfig::gather`): fewer, larger transactions for a little freshness.
+    pub ingest_gather_ms: u64,
 }
 
 /// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
@@ -231,6 +234,12 @@ impl Settings {
                 0..=86_400,
             )?,
             ingest_nice: parse_number(vars, "ATTRIB_INGEST_NICE", 19, 0..=19)?,
+            ingest_gather_ms: parse_number(
+                vars,
+                "ATTRIB_INGEST_GATHER_MS",
+                crate::worker::DEFAULT_GATHER.as_millis() as u64,
+                0..=1000,
+            )?,
         })
     }
 }
@@ -385,6 +394,8 @@ mod tests {
             ("ATTRIB_CLICK_ID_PARAM", "utm_id"),
             ("ATTRIB_STREAM_SHARDS", "0"),
             ("ATTRIB_HOLD_SECONDS", "0"),
+            ("ATTRIB_INGEST_NICE", "20"),
+            ("ATTRIB_INGEST_GATHER_MS", "1001"),
         ] {
             let err = Settings::from_map(&vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);

@@ -1,11 +1,12 @@
 //! The ingest worker: Redis streams → Postgres, nothing lost, nothing twice.
 //!
-//! One loop per stream shard, in the consumer group [`GROUP`]. Each round it first
-//! re-reads the entries already delivered to it and not acknowledged (what a crash left
-//! behind), then claims entries other consumers have left idle longer than
-//! `claim_idle` (`XAUTOCLAIM`: a dead worker's batch), then reads new entries. A batch is
-//! decoded and enriched; undecodable entries go to the shard's dead-letter stream with the
-//! reason. The rest is written in one Postgres transaction (see [`crate::storage::clicks`]:
+//! One loop per stream shard, in the consumer group [`GROUP`]. At start and after a failed
+//! round it first re-reads the entries already delivered to it and not acknowledged (what a
+//! crash left behind); every second or so it claims entries other consumers have left idle
+//! longer than `claim_idle` (`XAUTOCLAIM`: a dead worker's batch); otherwise it reads new
+//! entries, waits `gather` for more to arrive, and takes those too, up to `batch_size`
+//! events. A batch is decoded and enriched; undecodable entries go to the shard's
+//! dead-letter stream with the reason. The rest is written in one Postgres transaction (see [`crate::storage::clicks`]:
 //! idempotent on the click id, rollups from inserted rows only), and only after the commit
 //! are the entries acknowledged (`XACK`). A crash between commit and ack redelivers
 //! entries whose clicks are already stored: they insert nothing and count nothing.
@@ -43,12 +44,16 @@ use crate::{
 };
 
 pub const GROUP: &str = "ingest";
+/// See [`WorkerConfig::gather`]; `ATTRIB_INGEST_GATHER_MS`.
+pub const DEFAULT_GATHER: Duration = Duration::from_millis(10);
 /// Often, so each trim frees little: Redis serves nothing else while it frees entries, and
 /// ten seconds of a busy stream took it about 4 ms, stalling every redirect's XADD.
 const TRIM_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const VISITOR_DAYS_KEPT: i32 = 7;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How often a shard looks for entries dead consumers left behind, while it finds none.
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// Before a shard's first batch shows how many events its entries carry: a busy producer
 /// packs tens to hundreds, so the first read stays near `batch_size` events either way.
 const FIRST_GUESS_EVENTS_PER_ENTRY: usize = 32;
@@ -67,7 +72,16 @@ pub struct WorkerConfig {
     /// This worker's name in the consumer group; a restarted worker that keeps its name
     /// finishes its own pending entries first.
     pub consumer: String,
+    /// Most events written in one transaction.
     pub batch_size: usize,
+    /// Most events asked of Redis in one read: Redis serves nothing else while it answers,
+    /// and every redirect waits on it.
+    pub read_size: usize,
+    /// How long to wait, once new entries arrive, for more to join them. Every batch costs
+    /// Postgres and Redis a few round trips and statements whatever its size; at a steady
+    /// 20 000 clicks/s, batches taken as they came held about 20 events each, and that fixed
+    /// cost was most of Postgres's work.
+    pub gather: Duration,
     /// How long another consumer's entry must sit unacknowledged before it is claimed.
     pub claim_idle: Duration,
     /// How long one read waits for new entries.
@@ -107,7 +121,9 @@ impl Default for WorkerConfig {
                 std::process::id(),
                 rand::random::<u16>()
             ),
-            batch_size: 2000,
+            batch_size: 20_000,
+            read_size: 2000,
+            gather: DEFAULT_GATHER,
             claim_idle: Duration::from_secs(60),
             block: Duration::from_secs(1),
             fail_point: None,
@@ -219,8 +235,9 @@ impl Worker {
         let mut conn = self.connect().await?;
         let mut total = 0;
         for shard in 0..self.keys.shards() {
+            let mut state = ShardState::new();
             loop {
-                let handled = self.round(&mut conn, shard, None).await?;
+                let handled = self.round(&mut conn, shard, None, &mut state).await?;
                 total += handled;
                 if handled == 0 {
                     break;
@@ -250,6 +267,7 @@ impl Worker {
         mut stopped: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let mut conn: Option<MultiplexedConnection> = None;
+        let mut state = ShardState::new();
         let mut last_trim = Instant::now();
         let mut last_prune = Instant::now() - PRUNE_EVERY;
         while !*stopped.borrow() {
@@ -261,7 +279,10 @@ impl Worker {
                     anyhow::Ok(c)
                 };
                 match connected.await {
-                    Ok(c) => conn = Some(c),
+                    Ok(c) => {
+                        conn = Some(c);
+                        state.own_pending = true;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, shard, "worker cannot reach Redis");
                         pause(&mut stopped).await;
@@ -272,10 +293,14 @@ impl Worker {
             let Some(connection) = conn.as_mut() else {
                 continue;
             };
-            match self.round(connection, shard, Some(self.config.block)).await {
+            match self
+                .round(connection, shard, Some(self.config.block), &mut state)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.is::<InjectedFailure>() => return Err(e),
                 Err(e) => {
+                    state.own_pending = true;
                     tracing::warn!(
                         error = format!("{e:#}"),
                         shard,
@@ -302,40 +327,64 @@ impl Worker {
         Ok(())
     }
 
-    /// One step: own pending entries if any, else claimable ones, else new ones (waiting
-    /// up to `block` when given). Returns how many entries were handled.
+    /// One step: own pending entries if any may exist, else claimable ones when it is time
+    /// to look, else new ones (waiting up to `block` when given, then `gather` for more).
+    /// Returns how many entries were handled.
     async fn round(
         &self,
         conn: &mut MultiplexedConnection,
         shard: usize,
         block: Option<Duration>,
+        state: &mut ShardState,
     ) -> anyhow::Result<usize> {
         let stream = self.keys.stream(shard);
+        let consumer = &self.config.consumer;
         let per_entry = self.events_per_entry[shard].load(Ordering::Relaxed).max(1);
-        let count = (self.config.batch_size / per_entry).max(1);
+        let entries_for = |events: usize| (events / per_entry).max(1);
+        let batch = entries_for(self.config.batch_size);
+        let slice = entries_for(self.config.read_size.min(self.config.batch_size));
 
-        let pending = read_group(conn, &stream, &self.config.consumer, "0", count, None).await?;
-        if !pending.is_empty() {
-            return self.handle(conn, shard, pending).await;
+        if state.own_pending {
+            let pending = read_group(conn, &stream, consumer, "0", slice, None).await?;
+            if !pending.is_empty() {
+                return self.handle(conn, shard, pending).await;
+            }
+            state.own_pending = false;
         }
 
-        let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(&stream)
-            .arg(GROUP)
-            .arg(&self.config.consumer)
-            .arg(self.config.claim_idle.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(conn)
-            .await?;
-        if !claimed.claimed.is_empty() {
-            return self.handle(conn, shard, claimed.claimed).await;
+        if Instant::now() >= state.next_claim {
+            let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg(consumer)
+                .arg(self.config.claim_idle.as_millis() as u64)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(slice)
+                .query_async(conn)
+                .await?;
+            if !claimed.claimed.is_empty() {
+                return self.handle(conn, shard, claimed.claimed).await;
+            }
+            state.next_claim = Instant::now() + CLAIM_EVERY.min(self.config.claim_idle);
         }
 
-        let fresh = read_group(conn, &stream, &self.config.consumer, ">", count, block).await?;
+        let mut fresh = read_group(conn, &stream, consumer, ">", slice, block).await?;
         if fresh.is_empty() {
             return Ok(0);
+        }
+        // A full slice means a backlog: nothing to wait for.
+        if fresh.len() < slice && !self.config.gather.is_zero() {
+            tokio::time::sleep(self.config.gather).await;
+        }
+        while fresh.len() < batch {
+            let wanted = slice.min(batch - fresh.len());
+            let more = read_group(conn, &stream, consumer, ">", wanted, None).await?;
+            let got = more.len();
+            fresh.extend(more);
+            if got < wanted {
+                break;
+            }
         }
         self.handle(conn, shard, fresh).await
     }
@@ -468,6 +517,24 @@ impl Worker {
                 .insert(month);
         }
         Ok(())
+    }
+}
+
+/// What a shard's loop remembers between rounds.
+struct ShardState {
+    /// Entries delivered to this consumer and not acknowledged may exist: at start, after
+    /// reconnecting, and after a failed round. Otherwise every batch read was acknowledged.
+    own_pending: bool,
+    /// When to look for entries other consumers left idle.
+    next_claim: Instant,
+}
+
+impl ShardState {
+    fn new() -> Self {
+        ShardState {
+            own_pending: true,
+            next_claim: Instant::now(),
+        }
     }
 }
 

@@ -425,8 +425,8 @@ pub fn worker_for(
     )
 }
 
-/// For tests that drain: one read takes every entry a test makes, and other consumers'
-/// entries may be claimed at once.
+/// For tests that drain: one read takes every entry a test makes, nothing waits for more,
+/// and other consumers' entries may be claimed at once.
 pub fn draining(
     consumer: &str,
     fail_point: Option<attrib::worker::FailPoint>,
@@ -434,6 +434,8 @@ pub fn draining(
     attrib::worker::WorkerConfig {
         consumer: consumer.to_owned(),
         batch_size: 10_000,
+        read_size: 10_000,
+        gather: std::time::Duration::ZERO,
         claim_idle: std::time::Duration::from_millis(0),
         block: std::time::Duration::from_millis(100),
         fail_point,

@@ -552,3 +552,112 @@ async fn a_batch_mixing_stored_and_new_clicks_adds_only_the_new_ones() {
     );
     assert_rollups_match_facts(&app.db).await;
 }
+
+/// Starts `config` running on `app`; send on the returned channel to stop it.
+fn run_worker(
+    app: &TestApp,
+    config: WorkerConfig,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let running = Arc::new(worker_for(app, None, config));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(running.run(async {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
+async fn wait_for_clicks(app: &TestApp, wanted: i64) -> i64 {
+    let mut stored = 0;
+    for _ in 0..200 {
+        stored = scalar(app, "SELECT count(*) FROM clicks").await;
+        if stored >= wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stored
+}
+
+#[tokio::test]
+async fn clicks_arriving_while_the_worker_gathers_are_stored_in_one_transaction() {
+    // Given a running worker that waits a second for more clicks once some arrive
+    let app = app().await;
+    app.short_link("emma").await;
+    let (stop, task) = run_worker(
+        &app,
+        WorkerConfig {
+            consumer: "live".into(),
+            block: Duration::from_millis(100),
+            gather: Duration::from_secs(1),
+            ..WorkerConfig::default()
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // When a link is clicked four times in a row
+    for _ in 0..4 {
+        click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
+    }
+
+    // Then the four clicks are stored together: `ingested_at` is the transaction's time
+    assert_eq!(wait_for_clicks(&app, 4).await, 4);
+    assert_eq!(
+        scalar(&app, "SELECT count(DISTINCT ingested_at) FROM clicks").await,
+        1,
+        "one transaction"
+    );
+    assert_rollups_match_facts(&app.db).await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_postgres_refused_is_taken_again_by_the_same_worker() {
+    // Given a running worker that would claim idle entries only after a minute, and a
+    // Postgres that refuses every click for now
+    let app = app().await;
+    app.short_link("emma").await;
+    sqlx::query("ALTER TABLE clicks ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (stop, task) = run_worker(
+        &app,
+        WorkerConfig {
+            consumer: "live".into(),
+            block: Duration::from_millis(100),
+            claim_idle: Duration::from_secs(60),
+            ..WorkerConfig::default()
+        },
+    );
+
+    // When clicks come, the worker's batch fails, and Postgres takes clicks again
+    for _ in 0..3 {
+        click(&app, "emma", DESKTOP, "81.2.69.142", None).await;
+    }
+    let mut delivered = 0;
+    for _ in 0..100 {
+        delivered = pending(&app).await;
+        if delivered == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(delivered, 3, "the worker read the clicks");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(scalar(&app, "SELECT count(*) FROM clicks").await, 0);
+    sqlx::query("ALTER TABLE clicks DROP CONSTRAINT refuse_all")
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    // Then the same worker stores them once, long before it would claim idle entries
+    assert_eq!(wait_for_clicks(&app, 3).await, 3);
+    assert_eq!(pending(&app).await, 0);
+    assert_rollups_match_facts(&app.db).await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
