@@ -9,8 +9,8 @@
 //!   of that influencer's links (the code travelled without its influencer).
 
 use std::{
-    collections::{hash_map::DefaultHasher, HashMap, VecDeque},
-    hash::{Hash, Hasher},
+    collections::{HashMap, VecDeque},
+    hash::{BuildHasher, Hash},
 };
 
 use chrono::{DateTime, Duration, Utc};
@@ -27,7 +27,7 @@ use chrono::{DateTime, Duration, Utc};
 pub struct BurstDetector {
     limit: usize,
     window_ms: i64,
-    recent: HashMap<u64, VecDeque<(i64, u64)>>,
+    recent: HashMap<u64, VecDeque<(i64, u64)>, foldhash::fast::FixedState>,
     newest_ms: i64,
     pruned_at_ms: i64,
 }
@@ -38,7 +38,7 @@ impl BurstDetector {
         BurstDetector {
             limit,
             window_ms: 60_000,
-            recent: HashMap::new(),
+            recent: HashMap::default(),
             newest_ms: i64::MIN,
             pruned_at_ms: i64::MIN,
         }
@@ -108,10 +108,10 @@ impl BurstDetector {
     }
 }
 
+/// Fixed, so a click seen again hashes the same; a quality hash, as sources are told apart
+/// by these 64 bits alone.
 fn hash(value: &impl Hash) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
+    foldhash::quality::FixedState::with_seed(0x6174_7472_6962).hash_one(value)
 }
 
 /// What a conversion's order says about where it came from.

@@ -166,9 +166,9 @@ async fn add_to_rollups(
     inserted: &[(&ClickRow, bool)],
 ) -> Result<(), StorageError> {
     type DimKey<'a> = (i64, &'static str, DateTime<Utc>, &'a str);
-    let mut hours: HashMap<(i64, DateTime<Utc>), (i64, i64, Counts)> = HashMap::new();
-    let mut days: HashMap<(i64, NaiveDate), (i64, i64, Counts)> = HashMap::new();
-    let mut dims: HashMap<DimKey, Counts> = HashMap::new();
+    let mut hours: foldhash::HashMap<(i64, DateTime<Utc>), (i64, i64, Counts)> = Default::default();
+    let mut days: foldhash::HashMap<(i64, NaiveDate), (i64, i64, Counts)> = Default::default();
+    let mut dims: foldhash::HashMap<DimKey, Counts> = Default::default();
     for &(row, unique) in inserted {
         let hour = row
             .clicked_at
@@ -304,7 +304,7 @@ async fn claim_visitor_days(
     // The first click of each visitor-day within the batch is its only candidate; chosen
     // here, because sorting the batch in SQL for `DISTINCT ON` took Postgres longer than
     // the claims themselves.
-    let mut firsts: HashMap<(i64, NaiveDate, &str), &ClickRow> = HashMap::new();
+    let mut firsts: foldhash::HashMap<(i64, NaiveDate, &str), &ClickRow> = Default::default();
     for row in rows.iter().filter(|r| !r.is_bot) {
         let key = (
             row.link_id,
