@@ -404,20 +404,15 @@ async fn the_running_worker_ingests_clicks_as_they_come() {
             .await;
         links.push((slug, reply.id()));
     }
-    let running = Arc::new(worker_for(
+    let (stop, task) = run_worker(
         &app,
-        None,
         WorkerConfig {
             consumer: "live".into(),
             block: Duration::from_millis(100),
             parallel_writes: Some(1),
             ..WorkerConfig::default()
         },
-    ));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(running.run(async {
-        let _ = stopped.await;
-    }));
+    );
 
     // When each is clicked
     for (slug, _) in &links {
