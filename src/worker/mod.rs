@@ -6,10 +6,11 @@
 //! longer than `claim_idle` (`XAUTOCLAIM`: a dead worker's batch); otherwise it reads new
 //! entries, waits `gather` for more to arrive, and takes those too, up to `batch_size`
 //! events. A batch is decoded and enriched; undecodable entries go to the shard's
-//! dead-letter stream with the reason. The rest is written in one Postgres transaction (see [`crate::storage::clicks`]:
-//! idempotent on the click id, rollups from inserted rows only), and only after the commit
-//! are the entries acknowledged (`XACK`). A crash between commit and ack redelivers
-//! entries whose clicks are already stored: they insert nothing and count nothing.
+//! dead-letter stream with the reason. The rest is written in one Postgres transaction
+//! (see [`crate::storage::clicks`]: idempotent on the click id, rollups from inserted rows
+//! only), and only after the commit are the entries acknowledged (`XACK`). A crash between
+//! commit and ack redelivers entries whose clicks are already stored: they insert nothing
+//! and count nothing.
 //!
 //! Streams are trimmed only below the oldest entry not yet acknowledged.
 
@@ -55,7 +56,7 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// How often a shard looks for entries dead consumers left behind, while it finds none.
 const CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// Before a shard's first batch shows how many events its entries carry: a busy producer
-/// packs tens to hundreds, so the first read stays near `batch_size` events either way.
+/// packs tens to hundreds, so the first read stays near `read_size` events either way.
 const FIRST_GUESS_EVENTS_PER_ENTRY: usize = 32;
 
 /// Where a test can make the worker "crash" to check what survives.
