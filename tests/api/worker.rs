@@ -9,7 +9,7 @@ use attrib::{
     storage::clicks::{self, ClickRow},
     worker::{FailPoint, InjectedFailure, Worker, WorkerConfig, GROUP},
 };
-use chrono::{DurationRound, Utc};
+use chrono::{Datelike, DurationRound, Utc};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -655,4 +655,57 @@ async fn a_batch_postgres_refused_is_taken_again_by_the_same_worker() {
     assert_rollups_match_facts(&app.db).await;
     let _ = stop.send(());
     task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn click_partitions_exist_ahead_and_for_late_clicks() {
+    // Given a worker that has started, and a click from a month long gone
+    let app = app().await;
+    let link: i64 = app.short_link("emma").await.parse().unwrap();
+    let late = json!({"type": "click", "v": 1, "id": "late", "link_id": link,
+                      "at": "2025-02-14T12:00:00Z", "visitor": "v", "ip": null,
+                      "user_agent": DESKTOP, "referrer": null, "trigger": "link"});
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("XADD")
+        .arg(keys.stream(keys.shard_of(link)))
+        .arg("*")
+        .arg("e")
+        .arg(late.to_string())
+        .query_async::<String>(&mut conn)
+        .await
+        .unwrap();
+
+    worker(&app, "w1", None).drain().await.unwrap();
+
+    // Then this month, the next two, and the late click's month have their partitions
+    let partitions: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'clicks'::regclass",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let today = Utc::now().date_naive();
+    for ahead in 0..3 {
+        let month = today
+            .with_day(1)
+            .and_then(|first| first.checked_add_months(chrono::Months::new(ahead)))
+            .unwrap();
+        let name = month.format("clicks_%Y_%m").to_string();
+        assert!(partitions.contains(&name), "{name} in {partitions:?}");
+    }
+    assert!(
+        partitions.contains(&"clicks_2025_02".to_owned()),
+        "{partitions:?}"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM clicks_2025_02 WHERE click_id = 'late'"
+        )
+        .await,
+        1
+    );
 }
