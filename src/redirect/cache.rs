@@ -15,14 +15,13 @@
 use std::{
     collections::HashMap,
     future::Future,
+    hash::BuildHasher,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     time::{Duration, Instant},
 };
-
-use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
 use sqlx::PgPool;
@@ -184,11 +183,11 @@ impl<V: Clone + Expiring> Slots<V> {
     }
 
     fn reading(&self, key: &str) -> RwLockReadGuard<'_, Shard<V>> {
-        self.shard(key).read().unwrap_or_else(|e| e.into_inner())
+        read(self.shard(key))
     }
 
     fn writing(&self, key: &str) -> RwLockWriteGuard<'_, Shard<V>> {
-        self.shard(key).write().unwrap_or_else(|e| e.into_inner())
+        write(self.shard(key))
     }
 
     fn shard(&self, key: &str) -> &RwLock<Shard<V>> {
@@ -231,17 +230,23 @@ impl<V: Clone + Expiring> Slots<V> {
     fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         for shard in self.shards.iter() {
-            shard.write().unwrap_or_else(|e| e.into_inner()).clear();
+            write(shard).clear();
         }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+        self.shards.iter().map(|shard| read(shard).len()).sum()
     }
+}
+
+/// Poisoned locks are used as they are (see [`Slots::loading`]).
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
