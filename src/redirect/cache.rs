@@ -7,7 +7,7 @@
 //! disconnected is covered by dropping everything on reconnect, and by the TTL.
 //!
 //! A hit is the redirect's whole lookup, so it is kept to a hash, a shared read lock and a
-//! clock read: the map is split into [`SHARDS`] read-mostly shards, and there is no
+//! clock read: the map is split into `SHARDS` (64) read-mostly shards, and there is no
 //! recency bookkeeping. A general-purpose cache (moka, before) spent a fifth of the
 //! redirect's own CPU time on the hit path. When a shard is full, expired entries go first,
 //! then arbitrary ones: the hot set of links is refilled in one query each.
