@@ -98,13 +98,14 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Worker => {
             let db = storage::pool(&settings)?;
             storage::migrate(&db).await.context("applying migrations")?;
-            build_worker(&settings, db, None)?
+            build_worker(&settings, db, None, Default::default())?
                 .run(shutdown_signal())
                 .await?;
         }
         Command::Run => {
             let app = Application::build(settings.clone()).await?;
-            let worker = build_worker(&settings, storage::pool(&settings)?, Some(1))?;
+            let worker =
+                build_worker(&settings, storage::pool(&settings)?, Some(1), app.metrics())?;
             let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
             let background = Background::start(settings.ingest_nice)
                 .context("starting the ingest worker's runtime")?;
@@ -146,29 +147,35 @@ fn build_worker(
     settings: &Settings,
     db: sqlx::PgPool,
     parallel_writes: Option<usize>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Arc<Worker>> {
     let redis = redis::Client::open(settings.redis_url.as_str()).context("Redis URL")?;
     let geo = match &settings.geoip_db {
         Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
         None => None,
     };
-    Ok(Arc::new(Worker::new(
-        db,
-        redis,
-        Keys::new(&settings.redis_prefix, settings.stream_shards),
-        geo,
-        WorkerConfig {
-            parallel_writes,
-            gather: std::time::Duration::from_millis(settings.ingest_gather_ms),
-            signals: SignalLimits {
-                burst_clicks_per_minute: settings.burst_clicks_per_minute as usize,
-                fast_conversion: chrono::Duration::seconds(i64::from(
-                    settings.fast_conversion_seconds,
-                )),
+    Ok(Arc::new(
+        Worker::new(
+            db,
+            redis,
+            Keys::new(&settings.redis_prefix, settings.stream_shards),
+            geo,
+            WorkerConfig {
+                parallel_writes,
+                gather: std::time::Duration::from_millis(settings.ingest_gather_ms),
+                signals: SignalLimits {
+                    burst_clicks_per_minute: settings.burst_clicks_per_minute as usize,
+                    fast_conversion: chrono::Duration::seconds(i64::from(
+                        settings.fast_conversion_seconds,
+                    )),
+                },
+                consumer: settings.worker_name.clone(),
+                dead_letter_maxlen: settings.dead_letter_maxlen,
+                ..WorkerConfig::default()
             },
-            ..WorkerConfig::default()
-        },
-    )))
+        )
+        .with_metrics(metrics),
+    ))
 }
 
 async fn shutdown_signal() {

@@ -50,6 +50,11 @@ pub struct Settings {
     /// How long the ingest worker waits, once new clicks arrive, for more to join their
     /// batch (`WorkerConfig::gather`): fewer, larger transactions for a little freshness.
     pub ingest_gather_ms: u64,
+    /// The worker's name in the consumer group: stable across restarts, so a restarted
+    /// worker finishes its own pending entries. Two workers on one host need distinct names.
+    pub worker_name: String,
+    /// About how many entries each shard's dead-letter stream keeps (0: all).
+    pub dead_letter_maxlen: usize,
 }
 
 /// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
@@ -187,6 +192,22 @@ impl Settings {
             });
         }
 
+        let worker_name = match get("ATTRIB_WORKER_NAME") {
+            Some(name) => name.to_owned(),
+            None => host_name(),
+        };
+        let name_ok = (1..=64).contains(&worker_name.len())
+            && worker_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            return Err(ConfigError {
+                var: "ATTRIB_WORKER_NAME",
+                value: worker_name,
+                reason: "1 to 64 letters, digits, '-', '_' or '.'".into(),
+            });
+        }
+
         Ok(Settings {
             database_url,
             database_max_connections: parse_number(
@@ -240,8 +261,33 @@ impl Settings {
                 crate::worker::DEFAULT_GATHER.as_millis() as u64,
                 0..=1000,
             )?,
+            worker_name,
+            dead_letter_maxlen: parse_number(
+                vars,
+                "ATTRIB_DEAD_LETTER_MAXLEN",
+                crate::worker::DEFAULT_DEAD_LETTER_MAXLEN,
+                0..=100_000_000,
+            )?,
         })
     }
+}
+
+/// This machine's name, for the worker's default consumer name; `attrib` when it has none
+/// that would do.
+fn host_name() -> String {
+    let from_env = std::env::var("HOSTNAME").ok();
+    let from_file = || std::fs::read_to_string("/etc/hostname").ok();
+    from_env
+        .or_else(from_file)
+        .map(|name| {
+            name.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "attrib".to_owned())
 }
 
 fn parse_number<T>(

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub clicks_unrecorded: IntCounter,
     /// Age of the oldest event not yet ingested, set when `GET /metrics` is served.
     pub ingest_lag_seconds: Gauge,
+    /// Events this process's worker gave up on, by `reason` (see `worker::batch::DeadReason`).
+    pub dead_letters: IntCounterVec,
 }
 
 impl Metrics {
@@ -39,15 +41,26 @@ impl Metrics {
              does not answer",
         )
         .unwrap_or_else(|_| unreachable!("the metric's name is valid"));
+        let dead_letters = IntCounterVec::new(
+            Opts::new(
+                "attrib_dead_letters_total",
+                "Events the worker moved to a dead-letter stream instead of storing them, by \
+                 reason: undecodable, unknown_link, or refused (by Postgres, on their own)",
+            ),
+            &["reason"],
+        )
+        .unwrap_or_else(|_| unreachable!("the metric's name and labels are valid"));
         // Registering distinct, valid collectors in a fresh registry cannot fail.
         let _ = registry.register(Box::new(stored.clone()));
         let _ = registry.register(Box::new(unrecorded.clone()));
         let _ = registry.register(Box::new(ingest_lag_seconds.clone()));
+        let _ = registry.register(Box::new(dead_letters.clone()));
         Metrics {
             clicks_in_redis: stored.with_label_values(&["redis"]),
             clicks_in_spool: stored.with_label_values(&["spool"]),
             clicks_unrecorded: unrecorded,
             ingest_lag_seconds,
+            dead_letters,
             registry,
         }
     }

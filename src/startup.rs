@@ -65,6 +65,7 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -143,7 +144,7 @@ impl Application {
             links,
             signer,
             geoip,
-            metrics,
+            metrics: metrics.clone(),
             redeemer,
             api_keys,
             code_terms,
@@ -163,11 +164,17 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            metrics,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// What `GET /metrics` serves: a worker in the same process counts into it too.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

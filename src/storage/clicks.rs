@@ -16,11 +16,13 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, DurationRound, NaiveDate, Utc};
+use serde::Serialize;
 use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
 use super::StorageError;
 
-#[derive(Debug, Clone)]
+/// Serialised only for a dead letter, should Postgres refuse the row.
+#[derive(Debug, Clone, Serialize)]
 pub struct ClickRow {
     pub click_id: String,
     pub clicked_at: DateTime<Utc>,

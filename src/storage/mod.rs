@@ -108,6 +108,28 @@ impl From<sqlx::Error> for StorageError {
     }
 }
 
+impl StorageError {
+    /// Why Postgres refused the values written, when it did: a data exception (class 22:
+    /// out of range, bad encoding, a NUL in text), an integrity constraint (23) or a
+    /// program limit such as an index row too large (54). `None` for every failure that is
+    /// not about the values (a lost connection, a read-only standby, a lock timeout), which
+    /// the same write may survive when tried again.
+    pub fn refusal(&self) -> Option<String> {
+        match self {
+            StorageError::Conflict { code, message } | StorageError::Refused { code, message } => {
+                Some(format!("{code}: {message}"))
+            }
+            StorageError::Database(sqlx::Error::Encode(e)) => Some(format!("encoding: {e}")),
+            StorageError::Database(e) => {
+                let db = e.as_database_error()?;
+                let code = db.code()?;
+                matches!(code.get(..2), Some("22" | "23" | "54"))
+                    .then(|| format!("{code}: {}", db.message()))
+            }
+        }
+    }
+}
+
 /// A pool that connects lazily, so the service starts (and redirects from cache) even
 /// while Postgres is briefly away.
 pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {

@@ -24,16 +24,52 @@ pub struct Decoded {
     pub event: ClickEvent,
 }
 
+/// An event the worker gives up on, kept in the shard's dead-letter stream with the reason.
+/// `raw` never holds a visitor's address: at most the /24 or /48 prefix stored with clicks.
 pub struct DeadEntry {
     pub entry_id: String,
+    pub why: DeadReason,
     pub reason: String,
     pub raw: Vec<u8>,
 }
 
+/// Why an event was dead-lettered: the `reason` label of `attrib_dead_letters_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadReason {
+    /// Not an event of this schema.
+    Undecodable,
+    /// A click of a link that does not exist.
+    UnknownLink,
+    /// Postgres refused the event on its own (a value out of range, a constraint).
+    Refused,
+}
+
+impl DeadReason {
+    pub const ALL: [DeadReason; 3] = [
+        DeadReason::Undecodable,
+        DeadReason::UnknownLink,
+        DeadReason::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadReason::Undecodable => "undecodable",
+            DeadReason::UnknownLink => "unknown_link",
+            DeadReason::Refused => "refused",
+        }
+    }
+}
+
+pub struct DecodedConversion {
+    pub entry_id: String,
+    pub event_type: ConversionEventType,
+    pub event: ConversionEvent,
+}
+
 pub struct DecodedBatch {
     pub clicks: Vec<Decoded>,
-    /// Conversions, refunds and cancellations, with their event type.
-    pub conversions: Vec<(ConversionEventType, ConversionEvent)>,
+    /// Conversions, refunds, cancellations and re-attributions.
+    pub conversions: Vec<DecodedConversion>,
     pub dead: Vec<DeadEntry>,
     /// Every entry of the batch, to acknowledge once it is stored or dead-lettered.
     pub entry_ids: Vec<String>,
@@ -41,11 +77,67 @@ pub struct DecodedBatch {
 
 pub struct Prepared {
     pub rows: Vec<ClickRow>,
+    /// The entry each row came from, for a dead letter should Postgres refuse the row.
+    pub row_entries: Vec<String>,
     /// The address each row's click came from, for burst detection only: never stored.
     pub addresses: Vec<Option<String>>,
     pub conversions: Vec<Ingested>,
+    pub conversion_entries: Vec<String>,
     pub dead: Vec<DeadEntry>,
     pub entry_ids: Vec<String>,
+}
+
+impl Prepared {
+    /// The dead letter of the `index`th thing to store (rows first, then conversions),
+    /// which Postgres refused for `reason`.
+    pub fn refused(&self, index: usize, reason: String) -> Option<DeadEntry> {
+        let (entry_id, raw) = match index.checked_sub(self.rows.len()) {
+            None => (
+                self.row_entries.get(index)?,
+                serde_json::to_vec(self.rows.get(index)?).unwrap_or_default(),
+            ),
+            Some(conversion) => {
+                let ingested = self.conversions.get(conversion)?;
+                let event = event_of(ingested.event_type, ingested.event.clone());
+                (
+                    self.conversion_entries.get(conversion)?,
+                    event.to_json().into_bytes(),
+                )
+            }
+        };
+        Some(DeadEntry {
+            entry_id: entry_id.clone(),
+            why: DeadReason::Refused,
+            reason,
+            raw,
+        })
+    }
+}
+
+fn event_of(event_type: ConversionEventType, event: ConversionEvent) -> Event {
+    match event_type {
+        ConversionEventType::Conversion => Event::Conversion(event),
+        ConversionEventType::Refund => Event::Refund(event),
+        ConversionEventType::Cancellation => Event::Cancellation(event),
+        ConversionEventType::Reattribution => Event::Reattribution(event),
+    }
+}
+
+/// An undecodable line as it may be kept: an `ip` field of a JSON object is cut to its
+/// prefix (or dropped), and anything else is kept only up to a bound.
+fn without_address(line: &[u8]) -> Vec<u8> {
+    const KEPT: usize = 4096;
+    if let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(line) {
+        if let Some(ip) = fields.get_mut("ip") {
+            *ip = ip
+                .as_str()
+                .and_then(|ip| ip.parse().ok())
+                .map(|ip| serde_json::Value::String(enrich::ip_prefix(ip)))
+                .unwrap_or(serde_json::Value::Null);
+        }
+        return serde_json::to_vec(&fields).unwrap_or_default();
+    }
+    line[..line.len().min(KEPT)].to_vec()
 }
 
 /// Every event of every entry; an entry carries one or more (see
@@ -68,35 +160,40 @@ pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
         let Some(field) = field else {
             batch.dead.push(DeadEntry {
                 entry_id: entry.id,
+                why: DeadReason::Undecodable,
                 reason: format!("no `{FIELD}` field"),
                 raw: Vec::new(),
             });
             continue;
         };
         for line in Event::lines_of(&field) {
-            match Event::from_json(line) {
-                Ok(Event::Click(event)) => batch.clicks.push(Decoded {
-                    entry_id: entry.id.clone(),
-                    event,
-                }),
-                Ok(Event::Conversion(event)) => batch
-                    .conversions
-                    .push((ConversionEventType::Conversion, event)),
-                Ok(Event::Refund(event)) => {
-                    batch.conversions.push((ConversionEventType::Refund, event))
+            let (event_type, event) = match Event::from_json(line) {
+                Ok(Event::Click(event)) => {
+                    batch.clicks.push(Decoded {
+                        entry_id: entry.id.clone(),
+                        event,
+                    });
+                    continue;
                 }
-                Ok(Event::Cancellation(event)) => batch
-                    .conversions
-                    .push((ConversionEventType::Cancellation, event)),
-                Ok(Event::Reattribution(event)) => batch
-                    .conversions
-                    .push((ConversionEventType::Reattribution, event)),
-                Err(reason) => batch.dead.push(DeadEntry {
-                    entry_id: entry.id.clone(),
-                    reason,
-                    raw: line.to_vec(),
-                }),
-            }
+                Ok(Event::Conversion(event)) => (ConversionEventType::Conversion, event),
+                Ok(Event::Refund(event)) => (ConversionEventType::Refund, event),
+                Ok(Event::Cancellation(event)) => (ConversionEventType::Cancellation, event),
+                Ok(Event::Reattribution(event)) => (ConversionEventType::Reattribution, event),
+                Err(reason) => {
+                    batch.dead.push(DeadEntry {
+                        entry_id: entry.id.clone(),
+                        why: DeadReason::Undecodable,
+                        reason,
+                        raw: without_address(line),
+                    });
+                    continue;
+                }
+            };
+            batch.conversions.push(DecodedConversion {
+                entry_id: entry.id.clone(),
+                event_type,
+                event,
+            });
         }
     }
     batch
@@ -109,7 +206,7 @@ pub fn links_of(batch: &DecodedBatch) -> Vec<i64> {
     let converted = batch
         .conversions
         .iter()
-        .filter_map(|(_, e)| e.click_id.as_deref().and_then(click_id::peek))
+        .filter_map(|c| c.event.click_id.as_deref().and_then(click_id::peek))
         .map(|(link_id, _)| link_id);
     let mut ids: Vec<i64> = clicked.chain(converted).collect();
     ids.sort_unstable();
@@ -125,15 +222,23 @@ pub fn enrich(
     geo: Option<&GeoIp>,
     fast_conversion: Duration,
 ) -> Prepared {
-    let conversions = batch
-        .conversions
-        .into_iter()
-        .map(|(event_type, event)| ingested(event_type, event, owners, fast_conversion))
-        .collect();
+    let mut conversions = Vec::with_capacity(batch.conversions.len());
+    let mut conversion_entries = Vec::with_capacity(batch.conversions.len());
+    for decoded in batch.conversions {
+        conversion_entries.push(decoded.entry_id);
+        conversions.push(ingested(
+            decoded.event_type,
+            decoded.event,
+            owners,
+            fast_conversion,
+        ));
+    }
     let mut prepared = Prepared {
         rows: Vec::with_capacity(batch.clicks.len()),
+        row_entries: Vec::with_capacity(batch.clicks.len()),
         addresses: Vec::with_capacity(batch.clicks.len()),
         conversions,
+        conversion_entries,
         dead: batch.dead,
         entry_ids: batch.entry_ids,
     };
@@ -141,15 +246,20 @@ pub fn enrich(
     let mut agents: foldhash::HashMap<Option<String>, agent::Agent> = Default::default();
     let mut locations: foldhash::HashMap<IpAddr, enrich::geo::Location> = Default::default();
     for Decoded { entry_id, event } in batch.clicks {
+        let ip: Option<IpAddr> = event.ip.as_deref().and_then(|ip| ip.parse().ok());
         let Some(&(campaign_id, influencer_id)) = owners.get(&event.link_id) else {
+            let kept = ClickEvent {
+                ip: ip.map(enrich::ip_prefix),
+                ..event
+            };
             prepared.dead.push(DeadEntry {
-                reason: format!("link {} does not exist", event.link_id),
-                raw: Event::Click(event).to_json().into_bytes(),
+                why: DeadReason::UnknownLink,
+                reason: format!("link {} does not exist", kept.link_id),
+                raw: Event::Click(kept).to_json().into_bytes(),
                 entry_id,
             });
             continue;
         };
-        let ip: Option<IpAddr> = event.ip.as_deref().and_then(|ip| ip.parse().ok());
         let location = match (geo, ip) {
             (Some(geo), Some(ip)) => locations
                 .entry(ip)
@@ -165,6 +275,7 @@ pub fn enrich(
                 .clone(),
         };
         prepared.addresses.push(event.ip);
+        prepared.row_entries.push(entry_id);
         prepared.rows.push(ClickRow {
             click_id: event.id,
             clicked_at: event.at,

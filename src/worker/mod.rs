@@ -16,6 +16,7 @@
 
 pub mod background;
 mod batch;
+mod store;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -40,8 +41,9 @@ use tokio::sync::watch;
 use crate::{
     domain::fraud::BurstDetector,
     enrich::geo::GeoIp,
+    metrics::Metrics,
     pipeline::{connection, keys::Keys},
-    storage::{clicks, conversions},
+    storage::clicks,
 };
 
 pub const GROUP: &str = "ingest";
@@ -93,7 +95,12 @@ pub struct WorkerConfig {
     /// the machine with; a backlog then waits in Redis and is taken in larger batches.
     pub parallel_writes: Option<usize>,
     pub signals: SignalLimits,
+    /// About how many entries each shard's dead-letter stream keeps (0: all).
+    pub dead_letter_maxlen: usize,
 }
+
+/// See [`WorkerConfig::dead_letter_maxlen`]; `ATTRIB_DEAD_LETTER_MAXLEN`.
+pub const DEFAULT_DEAD_LETTER_MAXLEN: usize = 10_000;
 
 /// Thresholds of the fraud signals (`domain::fraud`).
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +137,7 @@ impl Default for WorkerConfig {
             fail_point: None,
             parallel_writes: None,
             signals: SignalLimits::default(),
+            dead_letter_maxlen: DEFAULT_DEAD_LETTER_MAXLEN,
         }
     }
 }
@@ -153,6 +161,7 @@ pub struct Worker {
     events_per_entry: Vec<AtomicUsize>,
     writers: tokio::sync::Semaphore,
     bursts: Mutex<BurstDetector>,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -176,9 +185,26 @@ impl Worker {
                 config.parallel_writes.unwrap_or(keys.shards()).max(1),
             ),
             bursts: Mutex::new(BurstDetector::new(config.signals.burst_clicks_per_minute)),
+            // Replaced at once: `with_metrics` also starts the series.
+            metrics: Arc::default(),
             keys,
             config,
         }
+        .with_metrics(Arc::default())
+    }
+
+    /// Counts into `metrics` (the API's, in `attrib run`, so `GET /metrics` shows them).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        // Every reason is a series from the start, so a rate over it is defined.
+        for why in batch::DeadReason::ALL {
+            metrics.dead_letters.with_label_values(&[why.as_str()]);
+        }
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Consumes every shard until `shutdown` resolves.
@@ -417,24 +443,6 @@ impl Worker {
             bursts.prune();
         }
 
-        if !prepared.dead.is_empty() {
-            let mut pipe = redis::pipe();
-            for dead in &prepared.dead {
-                pipe.cmd("XADD")
-                    .arg(self.keys.dead_letter(shard))
-                    .arg("*")
-                    .arg("entry")
-                    .arg(&dead.entry_id)
-                    .arg("reason")
-                    .arg(&dead.reason)
-                    .arg("raw")
-                    .arg(&dead.raw)
-                    .ignore();
-            }
-            pipe.query_async::<()>(conn).await?;
-            tracing::warn!(count = prepared.dead.len(), shard, "entries dead-lettered");
-        }
-
         if !prepared.rows.is_empty() || !prepared.conversions.is_empty() {
             let mut months: Vec<_> = prepared
                 .rows
@@ -453,25 +461,64 @@ impl Worker {
                 self.ensure_partition(at).await?;
             }
             let _writing = self.writers.acquire().await?;
-            let mut tx = self.db.begin().await?;
-            if !prepared.rows.is_empty() {
-                clicks::insert_batch(&mut tx, &prepared.rows).await?;
+            for (index, reason) in self.store(&prepared).await? {
+                if let Some(dead) = prepared.refused(index, reason) {
+                    prepared.dead.push(dead);
+                }
             }
-            if !prepared.conversions.is_empty() {
-                conversions::ingest_batch(&mut tx, &prepared.conversions).await?;
-            }
-            if self.config.fail_point == Some(FailPoint::BeforeCommit) {
-                return Err(InjectedFailure(FailPoint::BeforeCommit).into());
-            }
-            tx.commit().await?;
-            if self.config.fail_point == Some(FailPoint::AfterCommit) {
-                return Err(InjectedFailure(FailPoint::AfterCommit).into());
-            }
+        }
+
+        if !prepared.dead.is_empty() {
+            self.dead_letter(conn, shard, &prepared.dead).await?;
         }
 
         let ids: Vec<&str> = prepared.entry_ids.iter().map(String::as_str).collect();
         let _: i64 = conn.xack(&stream, GROUP, &ids).await?;
         Ok(handled)
+    }
+
+    /// Keeps what cannot be ingested in the shard's dead-letter stream (trimmed to about
+    /// `dead_letter_maxlen` entries), counted and logged once each: these entries are
+    /// acknowledged next and never come back.
+    async fn dead_letter(
+        &self,
+        conn: &mut MultiplexedConnection,
+        shard: usize,
+        dead: &[batch::DeadEntry],
+    ) -> anyhow::Result<()> {
+        let key = self.keys.dead_letter(shard);
+        let mut pipe = redis::pipe();
+        for entry in dead {
+            pipe.cmd("XADD").arg(&key);
+            if self.config.dead_letter_maxlen > 0 {
+                pipe.arg("MAXLEN")
+                    .arg("~")
+                    .arg(self.config.dead_letter_maxlen);
+            }
+            pipe.arg("*")
+                .arg("entry")
+                .arg(&entry.entry_id)
+                .arg("reason")
+                .arg(&entry.reason)
+                .arg("raw")
+                .arg(&entry.raw)
+                .ignore();
+        }
+        pipe.query_async::<()>(conn).await?;
+        for entry in dead {
+            self.metrics
+                .dead_letters
+                .with_label_values(&[entry.why.as_str()])
+                .inc();
+            tracing::warn!(
+                shard,
+                entry = %entry.entry_id,
+                why = entry.why.as_str(),
+                reason = %entry.reason,
+                "event dead-lettered"
+            );
+        }
+        Ok(())
     }
 
     /// Campaign and influencer of each of `link_ids` that exists.

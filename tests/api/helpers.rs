@@ -439,8 +439,7 @@ pub fn draining(
         claim_idle: std::time::Duration::from_millis(0),
         block: std::time::Duration::from_millis(100),
         fail_point,
-        parallel_writes: None,
-        signals: attrib::worker::SignalLimits::default(),
+        ..attrib::worker::WorkerConfig::default()
     }
 }
 

@@ -1,0 +1,105 @@
+//! Writing a prepared batch to Postgres so that no event can stall a shard.
+//!
+//! A batch is one transaction. When Postgres refuses it for the values it holds (see
+//! [`StorageError::refusal`]: an amount out of range, a NUL in a text, an index row too
+//! large), the batch is split in halves and each half is written again, and so on down to
+//! single events: every part Postgres takes is committed, and each event it refuses on its
+//! own is returned with the database's reason, for the dead-letter stream. Finding one bad
+//! event among `n` costs about `2·log2(n)` extra transactions. Committing parts separately
+//! is safe because every write is idempotent on the event id.
+//!
+//! Any other failure (a lost connection, a standby that became read-only) returns the
+//! error: the round fails and the whole batch is tried again later, as it is.
+
+use std::ops::Range;
+
+use super::{batch::Prepared, FailPoint, InjectedFailure, Worker};
+use crate::storage::{clicks, conversions, StorageError};
+
+enum WriteError {
+    /// Postgres refused the values, with its reason.
+    Refused(String),
+    Other(anyhow::Error),
+}
+
+impl From<StorageError> for WriteError {
+    fn from(e: StorageError) -> Self {
+        match e.refusal() {
+            Some(reason) => WriteError::Refused(reason),
+            None => WriteError::Other(e.into()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        StorageError::from(e).into()
+    }
+}
+
+impl Worker {
+    /// Writes the batch's rows and conversions; returns the index (rows first, then
+    /// conversions) of each Postgres refused on its own, with the reason.
+    pub(super) async fn store(&self, prepared: &Prepared) -> anyhow::Result<Vec<(usize, String)>> {
+        let clicks = prepared.rows.len();
+        let total = clicks + prepared.conversions.len();
+        let mut refused = Vec::new();
+        let mut todo: Vec<Range<usize>> = Vec::new();
+        todo.push(0..total);
+        while let Some(part) = todo.pop() {
+            let rows = &prepared.rows[part.start.min(clicks)..part.end.min(clicks)];
+            let conversions = &prepared.conversions
+                [part.start.saturating_sub(clicks)..part.end.saturating_sub(clicks)];
+            match self.write(rows, conversions).await {
+                Ok(()) => {}
+                Err(WriteError::Refused(reason)) if part.len() == 1 => {
+                    refused.push((part.start, reason));
+                }
+                Err(WriteError::Refused(reason)) => {
+                    tracing::debug!(%reason, events = part.len(), "batch refused; splitting it");
+                    let middle = part.start + part.len() / 2;
+                    // Popped first half first, so parts are written in their order.
+                    todo.push(middle..part.end);
+                    todo.push(part.start..middle);
+                }
+                Err(WriteError::Other(e)) => return Err(e),
+            }
+        }
+        Ok(refused)
+    }
+
+    /// One transaction.
+    async fn write(
+        &self,
+        rows: &[clicks::ClickRow],
+        events: &[conversions::Ingested],
+    ) -> Result<(), WriteError> {
+        if rows.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().await.map_err(other)?;
+        if !rows.is_empty() {
+            clicks::insert_batch(&mut tx, rows).await?;
+        }
+        if !events.is_empty() {
+            conversions::ingest_batch(&mut tx, events).await?;
+        }
+        if self.config.fail_point == Some(FailPoint::BeforeCommit) {
+            return Err(WriteError::Other(
+                InjectedFailure(FailPoint::BeforeCommit).into(),
+            ));
+        }
+        tx.commit().await?;
+        if self.config.fail_point == Some(FailPoint::AfterCommit) {
+            return Err(WriteError::Other(
+                InjectedFailure(FailPoint::AfterCommit).into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Failing to start a transaction is never about the values.
+fn other(e: sqlx::Error) -> WriteError {
+    WriteError::Other(e.into())
+}
