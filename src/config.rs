@@ -449,6 +449,18 @@ mod tests {
     }
 
     #[test]
+    fn the_worker_name_is_stable_and_can_be_set() {
+        let first = Settings::from_map(&HashMap::new()).unwrap().worker_name;
+        let again = Settings::from_map(&HashMap::new()).unwrap().worker_name;
+        assert_eq!(first, again, "a restarted worker keeps its name");
+        assert!(!first.is_empty());
+        let named = Settings::from_map(&vars(&[("ATTRIB_WORKER_NAME", "ingest-2")])).unwrap();
+        assert_eq!(named.worker_name, "ingest-2");
+        let err = Settings::from_map(&vars(&[("ATTRIB_WORKER_NAME", "a b")])).unwrap_err();
+        assert_eq!(err.var, "ATTRIB_WORKER_NAME");
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let settings = Settings::from_map(&vars(&[
             ("ATTRIB_DATABASE_URL", "postgres://u:hunter2@db/attrib"),

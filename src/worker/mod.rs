@@ -53,6 +53,9 @@ pub const DEFAULT_GATHER: Duration = Duration::from_millis(10);
 /// ten seconds of a busy stream took it about 4 ms, stalling every redirect's XADD.
 const TRIM_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// A consumer that owns nothing and has not read for this long is gone (a renamed or
+/// retired worker) and is removed from the group, checked every [`PRUNE_EVERY`].
+const CONSUMER_GONE_AFTER: Duration = Duration::from_secs(3600);
 const VISITOR_DAYS_KEPT: i32 = 7;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// How often a shard looks for entries dead consumers left behind, while it finds none.
@@ -283,6 +286,23 @@ impl Worker {
         Ok(())
     }
 
+    /// Removes from every shard's group the consumers other than this one that own no
+    /// pending entry and have been idle for `idle`; returns how many.
+    pub async fn remove_idle_consumers(&self, idle: Duration) -> anyhow::Result<usize> {
+        let mut conn = self.connect().await?;
+        let mut removed = 0;
+        for shard in 0..self.keys.shards() {
+            removed += remove_idle_consumers(
+                &mut conn,
+                &self.keys.stream(shard),
+                &self.config.consumer,
+                idle,
+            )
+            .await?;
+        }
+        Ok(removed)
+    }
+
     /// No response timeout: reads block for up to `block` by design.
     async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
         connection::connect(&self.redis, Duration::from_secs(2), None).await
@@ -344,10 +364,21 @@ impl Worker {
                     tracing::warn!(error = %e, shard, "stream trim failed");
                 }
             }
-            if shard == 0 && last_prune.elapsed() >= PRUNE_EVERY {
+            if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = Instant::now();
-                if let Err(e) = clicks::prune_visitor_days(&self.db, VISITOR_DAYS_KEPT).await {
-                    tracing::warn!(error = %e, "pruning visitor days failed");
+                let stream = self.keys.stream(shard);
+                let consumer = &self.config.consumer;
+                match remove_idle_consumers(connection, &stream, consumer, CONSUMER_GONE_AFTER)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(shard, removed = n, "idle consumers removed"),
+                    Err(e) => tracing::warn!(error = %e, shard, "removing idle consumers failed"),
+                }
+                if shard == 0 {
+                    if let Err(e) = clicks::prune_visitor_days(&self.db, VISITOR_DAYS_KEPT).await {
+                        tracing::warn!(error = %e, "pruning visitor days failed");
+                    }
                 }
             }
         }
@@ -624,6 +655,35 @@ async fn read_group(
     Ok(reply
         .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
         .unwrap_or_default())
+}
+
+/// `XGROUP DELCONSUMER` of every consumer but `keep` that owns nothing and has been idle
+/// for `idle`: deleting one that owned entries would drop them from the pending list.
+async fn remove_idle_consumers(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    keep: &str,
+    idle: Duration,
+) -> anyhow::Result<usize> {
+    let info: redis::streams::StreamInfoConsumersReply =
+        conn.xinfo_consumers(stream, GROUP).await?;
+    let mut removed = 0;
+    for consumer in info.consumers {
+        let gone = consumer.name != keep
+            && consumer.pending == 0
+            && consumer.idle as u128 >= idle.as_millis();
+        if gone {
+            let _: i64 = redis::cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(stream)
+                .arg(GROUP)
+                .arg(&consumer.name)
+                .query_async(conn)
+                .await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Removes acknowledged entries: everything below both the oldest pending entry and the

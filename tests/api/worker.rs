@@ -248,6 +248,70 @@ async fn a_crash_before_commit_loses_nothing_and_another_worker_takes_over() {
     assert_eq!(pending(&app).await, 0);
 }
 
+/// The names of the consumers of a shard's group.
+async fn consumers(app: &TestApp, shard: usize) -> Vec<String> {
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    let client = redis::Client::open(app.settings.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: redis::streams::StreamInfoConsumersReply =
+        redis::AsyncCommands::xinfo_consumers(&mut conn, keys.stream(shard), GROUP)
+            .await
+            .unwrap();
+    let mut names: Vec<String> = info.consumers.into_iter().map(|c| c.name).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn consumers_that_own_nothing_and_sit_idle_are_removed_from_the_group() {
+    // Given a consumer that died owning entries, one that owns nothing, and a live one
+    let app = app().await;
+    let link: i64 = app.short_link("emma").await.parse().unwrap();
+    let shard = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards).shard_of(link);
+    click(&app, "emma", IPHONE, "89.160.20.112", None).await;
+    let crashed = worker(&app, "owner", Some(FailPoint::BeforeCommit))
+        .drain()
+        .await;
+    assert!(crashed.is_err());
+    let live = worker(&app, "live", None);
+    let mut conn = redis::Client::open(app.settings.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+    for name in ["empty-handed", "live"] {
+        redis::cmd("XGROUP")
+            .arg("CREATECONSUMER")
+            .arg(keys.stream(shard))
+            .arg(GROUP)
+            .arg(name)
+            .query_async::<i64>(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        consumers(&app, shard).await,
+        ["empty-handed", "live", "owner"]
+    );
+
+    // When the live one sweeps for consumers idle for any time at all
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let removed = live
+        .remove_idle_consumers(Duration::from_millis(10))
+        .await
+        .unwrap();
+
+    // Then the empty-handed one is gone; the owner of pending entries and itself stay
+    assert!(removed >= 1);
+    assert_eq!(consumers(&app, shard).await, ["live", "owner"]);
+    assert_eq!(
+        pending(&app).await,
+        1,
+        "nothing dropped from the pending list"
+    );
+}
+
 #[tokio::test]
 async fn undecodable_entries_and_unknown_links_are_dead_lettered_with_a_reason() {
     let app = app().await;
