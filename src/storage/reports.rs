@@ -192,8 +192,8 @@ pub async fn tallies(
     let conversions: Vec<(i64, String, i64, i64, i64, i64, i64)> = bind_split(
         sqlx::query_as(concat!(
             "SELECT influencer_id, kind, sum(conversions - voided)::bigint,
-                    sum(revenue_minor - refunded_minor)::bigint, sum(discount_minor)::bigint,
-                    sum(refunded_minor)::bigint, sum(flagged)::bigint
+                    saturating_bigint(sum(revenue_minor - refunded_minor)), saturating_bigint(sum(discount_minor)),
+                    saturating_bigint(sum(refunded_minor)), sum(flagged)::bigint
              FROM (",
             daily_and_hourly!(
                 "influencer_id, kind, conversions, voided, revenue_minor, refunded_minor,
@@ -224,11 +224,16 @@ pub async fn tallies(
     // date counts from when it was recorded).
     let posts: Vec<(i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT p.influencer_id, count(*),
-                coalesce(sum(m.impressions), 0)::bigint, coalesce(sum(m.reach), 0)::bigint,
-                coalesce(sum(coalesce(m.likes, 0) + coalesce(m.comments, 0)
-                             + coalesce(m.shares, 0) + coalesce(m.saves, 0)), 0)::bigint,
-                coalesce(sum(m.impressions) FILTER (WHERE m.source = 'self_reported'), 0)::bigint,
-                coalesce(sum(m.reach) FILTER (WHERE m.source = 'self_reported'), 0)::bigint
+                saturating_bigint(coalesce(sum(m.impressions), 0)),
+                saturating_bigint(coalesce(sum(m.reach), 0)),
+                saturating_bigint(coalesce(sum(coalesce(m.likes, 0)::numeric
+                                               + coalesce(m.comments, 0)
+                                               + coalesce(m.shares, 0)
+                                               + coalesce(m.saves, 0)), 0)),
+                saturating_bigint(coalesce(
+                  sum(m.impressions) FILTER (WHERE m.source = 'self_reported'), 0)),
+                saturating_bigint(coalesce(
+                  sum(m.reach) FILTER (WHERE m.source = 'self_reported'), 0))
          FROM posts p
          LEFT JOIN LATERAL (
            SELECT impressions, reach, likes, comments, shares, saves, source
@@ -263,7 +268,7 @@ pub async fn cost_lines(
     range: Range,
 ) -> Result<HashMap<Option<i64>, i64>, StorageError> {
     let rows: Vec<(Option<i64>, i64)> = sqlx::query_as(
-        "SELECT influencer_id, sum(amount_minor)::bigint FROM cost_lines
+        "SELECT influencer_id, saturating_bigint(sum(amount_minor)) FROM cost_lines
          WHERE campaign_id = $1 AND incurred_at >= $2 AND incurred_at < $3
          GROUP BY influencer_id",
     )
@@ -350,7 +355,7 @@ pub async fn hourly(
     let sales_sql = match (filter.link_id, filter.influencer_id) {
         (Some(_), _) => {
             "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
-                    sum(revenue_minor - refunded_minor)::bigint
+                    saturating_bigint(sum(revenue_minor - refunded_minor))
              FROM conversion_rollups
              WHERE campaign_id = $1
                AND influencer_id = (SELECT influencer_id FROM links WHERE id = $3)
@@ -360,7 +365,7 @@ pub async fn hourly(
         }
         (None, Some(_)) => {
             "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
-                    sum(revenue_minor - refunded_minor)::bigint
+                    saturating_bigint(sum(revenue_minor - refunded_minor))
              FROM conversion_rollups
              WHERE campaign_id = $1 AND influencer_id = $2 AND hour >= $4 AND hour < $5
                AND $3::bigint IS NULL
@@ -368,7 +373,7 @@ pub async fn hourly(
         }
         (None, None) => {
             "SELECT hour, sum(conversions - voided) FILTER (WHERE kind = 'sale')::bigint,
-                    sum(revenue_minor - refunded_minor)::bigint
+                    saturating_bigint(sum(revenue_minor - refunded_minor))
              FROM conversion_hourly
              WHERE campaign_id = $1 AND hour >= $4 AND hour < $5
                AND $2::bigint IS NULL AND $3::bigint IS NULL
@@ -453,7 +458,7 @@ pub async fn by_link(
                SELECT link_id,
                       coalesce(sum(conversions - voided) FILTER (WHERE kind = 'sale'), 0)::bigint
                         AS conversions,
-                      sum(revenue_minor - refunded_minor)::bigint AS revenue_minor
+                      saturating_bigint(sum(revenue_minor - refunded_minor)) AS revenue_minor
                FROM (",
             daily_and_hourly!(
                 "link_id, kind, conversions, voided, revenue_minor, refunded_minor",
@@ -500,8 +505,8 @@ pub async fn by_code(
             "SELECT code, influencer_id,
                     coalesce(sum(conversions - voided) FILTER (WHERE kind = 'sale'), 0)::bigint
                       AS conversions,
-                    sum(revenue_minor - refunded_minor)::bigint AS revenue_minor,
-                    sum(discount_minor)::bigint AS discount_minor
+                    saturating_bigint(sum(revenue_minor - refunded_minor)) AS revenue_minor,
+                    saturating_bigint(sum(discount_minor)) AS discount_minor
              FROM (",
             daily_and_hourly!(
                 "code, influencer_id, via, kind, conversions, voided, revenue_minor,

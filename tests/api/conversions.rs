@@ -421,3 +421,88 @@ async fn a_conversion_stops_counting_once_whatever_ends_it() {
 
     assert_eq!(shop.rollup().await, (3, 1500, 0, 1100, 2, 2));
 }
+
+#[tokio::test]
+async fn a_code_that_is_not_a_code_is_refused_before_anything_is_stored() {
+    let shop = Shop::open().await;
+    for code in ["\u{0}", "EMMA\u{0}20", &"A".repeat(3000), "EMMA 20"] {
+        let mut body = sale("o-bad", 5000);
+        body["code"] = json!(code);
+        let answer = shop.convert(body).await;
+        assert_eq!(
+            (answer.status, answer.body["error"]["code"].as_str()),
+            (400, Some("invalid_code")),
+            "{code:?}: {}",
+            answer.body
+        );
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM conversions")
+        .fetch_one(&shop.app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn revenue_beyond_a_bigint_neither_stops_ingest_nor_fails_the_report() {
+    // Given 9 300 conversions of the largest amount accepted, on one code in one hour:
+    // their sum, 9.3 × 10^18 minor units, is more than a bigint holds
+    let shop = Shop::open().await;
+    let campaign: i64 = shop.campaign.parse().unwrap();
+    let influencer: i64 = shop.influencer.parse().unwrap();
+    let now = Utc::now();
+    let event = |n: i64| {
+        json!({"type": "conversion", "v": 1, "id": format!("conversion:{n}"),
+               "conversion_id": n, "campaign_id": campaign, "influencer_id": influencer,
+               "link_id": null, "via": "code", "kind": "sale",
+               "amount_minor": attrib::domain::money::MAX_AMOUNT_MINOR, "discount_minor": 0,
+               "currency": "EUR", "occurred_at": now, "code": "EMMA20"})
+        .to_string()
+    };
+    let keys = Keys::new(
+        &shop.app.settings.redis_prefix,
+        shop.app.settings.stream_shards,
+    );
+    let mut conn = redis::Client::open(shop.app.settings.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for chunk in (1..=9300).collect::<Vec<i64>>().chunks(500) {
+        let lines: Vec<String> = chunk.iter().map(|n| event(*n)).collect();
+        redis::cmd("XADD")
+            .arg(keys.stream(0))
+            .arg("*")
+            .arg("e")
+            .arg(lines.join("\n"))
+            .query_async::<String>(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    // When the worker ingests them
+    shop.worker("w1", None).await.drain().await.unwrap();
+
+    // Then every one is stored and counted exactly, none dead-lettered
+    let (events, revenue): (i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM conversion_events),
+                (SELECT sum(revenue_minor)::text FROM conversion_rollups)",
+    )
+    .fetch_one(&shop.app.db)
+    .await
+    .unwrap();
+    assert_eq!(events, 9300);
+    assert_eq!(revenue, "9300000000000000000");
+    let dead =
+        crate::helpers::stream_entries(&shop.app.settings.redis_url, &keys.dead_letter(0)).await;
+    assert!(dead.is_empty(), "{dead:?}");
+
+    // And the report answers, its revenue held at the largest value it can show
+    let report = shop
+        .app
+        .get(&format!("/v1/reports/campaigns/{}", shop.campaign))
+        .await;
+    let body = report.assert_status(200);
+    assert_eq!(body["totals"]["revenue_minor"], json!(i64::MAX), "{body}");
+    assert_eq!(body["totals"]["conversions"], 9300);
+}

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::{
     domain::{
         attribution::{self, ClickOwner, CodeOwner, Priority, Via},
+        code::PromoCode,
         money::{self, Currency},
         time, Invalid,
     },
@@ -104,17 +105,21 @@ pub async fn create(
         None => Utc::now(),
     };
     let click = super::verified_click(&state.signer, body.click_id.as_deref())?;
-    let code = body
+    // Parsed like every code: anything else would reach the rollups' keys unbounded.
+    let code = match body
         .code
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .map(|c| c.to_ascii_uppercase());
+    {
+        Some(raw) => Some(PromoCode::parse(raw)?),
+        None => None,
+    };
 
     // Each candidate with its campaign's currency, read once with the campaign's rules.
     let mut code_owner: Option<(CodeOwner, String)> = None;
-    if let Some(code) = code.as_deref().and_then(super::typed_code) {
-        if let Some(found) = redemptions::code_for_cart(&state.db, &code).await? {
+    if let Some(code) = &code {
+        if let Some(found) = redemptions::code_for_cart(&state.db, code.as_str()).await? {
             let campaign = campaigns::get(&state.db, found.campaign_id).await?;
             let owner = CodeOwner {
                 campaign_id: found.campaign_id,
@@ -165,7 +170,7 @@ pub async fn create(
         amount_minor: amount,
         currency: currency.code().to_owned(),
         discount_minor: 0,
-        code,
+        code: code.map(|c| c.as_str().to_owned()),
         click_id: click.map(|c| c.as_str().to_owned()),
         customer_ref,
         occurred_at,
