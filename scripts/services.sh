@@ -78,10 +78,18 @@ ensure_redis() {
     apt_install redis-server redis-tools
   fi
   if ! redis_up; then
-    log "starting Redis on port $REDIS_PORT"
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-      --dir /tmp --logfile /tmp/attrib-redis.log
+    # Append-only, synced every second: a click is acknowledged once it is in a stream,
+    # so a Redis that keeps nothing on disk would lose every click not yet ingested.
+    local dir=${REDIS_DIR:-/var/tmp/attrib-redis}
+    mkdir -p "$dir"
+    log "starting Redis on port $REDIS_PORT (append-only file in $dir)"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
+      --appendonly yes --appendfsync everysec --dir "$dir" --logfile "$dir/redis.log"
     wait_for Redis redis_up
+  fi
+  if [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get appendonly 2>/dev/null | tail -n1)" = no ]; then
+    log "warning: the Redis on port $REDIS_PORT keeps no append-only file (it was running" \
+      "already): a restart of it loses clicks not yet ingested; see README, Guarantees"
   fi
 }
 

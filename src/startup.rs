@@ -114,6 +114,9 @@ impl Application {
             keys.code_changes(),
             "codes",
         );
+        tokio::spawn(crate::pipeline::persistence::warn_if_volatile(
+            redis.clone(),
+        ));
         tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
         tokio::spawn(crate::pipeline::outbox::run(
             db.clone(),

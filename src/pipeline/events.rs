@@ -53,6 +53,36 @@ pub struct ClickEvent {
 /// One `XADD` per stream, each entry carrying that stream's events (compact JSON, one per
 /// line) in the order given: how the producer and the outbox relay write.
 pub fn packed_xadds<'a>(events: impl Iterator<Item = (&'a str, &'a str)>) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for (stream, lines) in &pack(events) {
+        pipe.cmd("XADD")
+            .arg(*stream)
+            .arg("*")
+            .arg(FIELD)
+            .arg(lines)
+            .ignore();
+    }
+    pipe
+}
+
+/// Like [`packed_xadds`], but the pipeline answers each new entry's id, in the order of the
+/// streams returned.
+pub fn packed_xadds_naming_entries<'a>(
+    events: impl Iterator<Item = (&'a str, &'a str)>,
+) -> (redis::Pipeline, Vec<&'a str>) {
+    let entries = pack(events);
+    let mut pipe = redis::pipe();
+    for (stream, lines) in &entries {
+        pipe.cmd("XADD").arg(*stream).arg("*").arg(FIELD).arg(lines);
+    }
+    (
+        pipe,
+        entries.into_iter().map(|(stream, _)| stream).collect(),
+    )
+}
+
+/// Each stream's events, one per line, streams in the order they first appear.
+fn pack<'a>(events: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(&'a str, String)> {
     let mut entries: Vec<(&str, String)> = Vec::new();
     for (stream, payload) in events {
         match entries.iter_mut().find(|(s, _)| *s == stream) {
@@ -63,16 +93,7 @@ pub fn packed_xadds<'a>(events: impl Iterator<Item = (&'a str, &'a str)>) -> red
             None => entries.push((stream, payload.to_owned())),
         }
     }
-    let mut pipe = redis::pipe();
-    for (stream, lines) in &entries {
-        pipe.cmd("XADD")
-            .arg(*stream)
-            .arg("*")
-            .arg(FIELD)
-            .arg(lines)
-            .ignore();
-    }
-    pipe
+    entries
 }
 
 /// A conversion or a change to one, with the attribution it had when it happened, so the

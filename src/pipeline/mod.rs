@@ -7,5 +7,6 @@ pub mod events;
 pub mod keys;
 pub mod lag;
 pub mod outbox;
+pub mod persistence;
 pub mod producer;
 pub mod spool;

@@ -2,22 +2,36 @@
 //!
 //! Conversions, refunds and cancellations write their event into `outbox` in the same
 //! transaction as the change, so an event exists exactly when its change does. The relay
-//! claims a chunk (`FOR UPDATE SKIP LOCKED`: several processes share the work), writes it
-//! to the streams (one entry per stream, events one per line, as the producer does) and
-//! deletes it in the same transaction. A crash after the `XADD` and before the commit sends
-//! the chunk again; the worker stores each event id once, so the effect is exactly once.
-//! While Redis is away, events simply wait in Postgres.
+//! claims a chunk of rows not yet relayed (`FOR UPDATE SKIP LOCKED`: several processes
+//! share the work), writes it to the streams (one entry per stream, events one per line, as
+//! the producer does) and marks each row with the entry it went to, in the same
+//! transaction. A row is deleted only by the worker, in the transaction that stores its
+//! event (or dead-letters it), so an event stays in Postgres until it is in Postgres's
+//! rollups.
+//!
+//! A Redis that restarts without persistence, or fails over to a replica that had not
+//! received the last writes, loses entries: every [`CHECK_EVERY`] the relay looks up the
+//! entries of rows relayed more than [`CHECK_AFTER`] ago, and sends again every row whose
+//! entry is gone (an entry is trimmed only once acknowledged, which happens after its rows
+//! are deleted). A row sent twice is harmless: the worker stores each event id once. While
+//! Redis is away, events simply wait in Postgres.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use sqlx::PgPool;
 
-use super::{connection, events::packed_xadds, keys::Keys};
+use super::{connection, events::packed_xadds_naming_entries, keys::Keys};
 
 const CHUNK: i64 = 500;
 const IDLE_POLL: Duration = Duration::from_millis(100);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often relayed rows are checked against the streams.
+pub const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// A row younger than this is normally still on its way through the worker.
+pub const CHECK_AFTER: Duration = Duration::from_secs(5);
+/// Most relayed entries looked up in one check.
+const CHECK_CHUNK: i64 = 1000;
 
 /// Moves one chunk; returns how many events it moved.
 pub async fn relay_once(
@@ -27,7 +41,8 @@ pub async fn relay_once(
 ) -> anyhow::Result<usize> {
     let mut tx = db.begin().await?;
     let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-        "SELECT id, shard_key, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "SELECT id, shard_key, payload FROM outbox WHERE relayed_at IS NULL
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(CHUNK)
     .fetch_all(&mut *tx)
@@ -43,19 +58,92 @@ pub async fn relay_once(
         .iter()
         .zip(&rows)
         .map(|(stream, (_, _, payload))| (stream.as_str(), payload.as_str()));
-    packed_xadds(events).query_async::<()>(conn).await?;
+    let (pipe, written_to) = packed_xadds_naming_entries(events);
+    let entries: Vec<String> = pipe.query_async(conn).await?;
+    let entry_of = |stream: &str| {
+        written_to
+            .iter()
+            .position(|s| *s == stream)
+            .and_then(|i| entries.get(i))
+            .cloned()
+    };
     let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
-    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
+    let entry_ids: Vec<Option<String>> = streams.iter().map(|s| entry_of(s)).collect();
+    sqlx::query(
+        "UPDATE outbox o SET relayed_at = now(), relayed_stream = r.stream,
+                             relayed_entry = r.entry
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS r(id, stream, entry)
+         WHERE o.id = r.id",
+    )
+    .bind(&ids)
+    .bind(&streams)
+    .bind(&entry_ids)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(rows.len())
+}
+
+/// Sends again the rows relayed at least `after` ago whose stream entry Redis no longer
+/// has; returns how many rows it put back.
+pub async fn resend_lost(
+    db: &PgPool,
+    conn: &mut MultiplexedConnection,
+    after: Duration,
+) -> anyhow::Result<u64> {
+    let relayed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT relayed_stream, relayed_entry FROM outbox
+         WHERE relayed_at < now() - make_interval(secs => $1)
+           AND relayed_stream IS NOT NULL AND relayed_entry IS NOT NULL
+         LIMIT $2",
+    )
+    .bind(after.as_secs_f64())
+    .bind(CHECK_CHUNK)
+    .fetch_all(db)
+    .await?;
+    if relayed.is_empty() {
+        return Ok(0);
+    }
+    let mut pipe = redis::pipe();
+    for (stream, entry) in &relayed {
+        pipe.cmd("XRANGE")
+            .arg(stream)
+            .arg(entry)
+            .arg(entry)
+            .arg("COUNT")
+            .arg(1);
+    }
+    let found: Vec<Vec<redis::Value>> = pipe.query_async(conn).await?;
+    let (streams, entries): (Vec<&str>, Vec<&str>) = relayed
+        .iter()
+        .zip(&found)
+        .filter(|(_, hit)| hit.is_empty())
+        .map(|((stream, entry), _)| (stream.as_str(), entry.as_str()))
+        .unzip();
+    if streams.is_empty() {
+        return Ok(0);
+    }
+    let reset = sqlx::query(
+        "UPDATE outbox o SET relayed_at = NULL, relayed_stream = NULL, relayed_entry = NULL
+         FROM unnest($1::text[], $2::text[]) AS lost(stream, entry)
+         WHERE o.relayed_stream = lost.stream AND o.relayed_entry = lost.entry",
+    )
+    .bind(&streams)
+    .bind(&entries)
+    .execute(db)
+    .await?
+    .rows_affected();
+    tracing::warn!(
+        events = reset,
+        "outbox events relayed earlier are no longer in Redis; sending them again"
+    );
+    Ok(reset)
 }
 
 /// Relays until the process ends.
 pub async fn run(db: PgPool, redis: redis::Client, keys: Keys) {
     let mut conn: Option<MultiplexedConnection> = None;
+    let mut last_check = Instant::now();
     loop {
         if conn.is_none() {
             conn = connection::connect(&redis, REDIS_TIMEOUT, Some(REDIS_TIMEOUT))
@@ -63,14 +151,23 @@ pub async fn run(db: PgPool, redis: redis::Client, keys: Keys) {
                 .ok();
         }
         let moved = match conn.as_mut() {
-            Some(c) => match relay_once(&db, c, &keys).await {
-                Ok(moved) => moved,
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "outbox relay failed; retrying");
-                    conn = None;
-                    0
+            Some(c) => {
+                let round = async {
+                    if last_check.elapsed() >= CHECK_EVERY {
+                        last_check = Instant::now();
+                        resend_lost(&db, c, CHECK_AFTER).await?;
+                    }
+                    relay_once(&db, c, &keys).await
+                };
+                match round.await {
+                    Ok(moved) => moved,
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "outbox relay failed; retrying");
+                        conn = None;
+                        0
+                    }
                 }
-            },
+            }
             None => 0,
         };
         if moved == 0 {

@@ -334,6 +334,16 @@ pub async fn cancel_for_redemption(
     Ok(())
 }
 
+/// Deletes the outbox rows of events the worker dead-lettered: they will not be stored, and
+/// must not be sent again.
+pub async fn forget_outboxed(db: &PgPool, event_ids: &[&str]) -> Result<u64, StorageError> {
+    Ok(sqlx::query("DELETE FROM outbox WHERE event_id = ANY($1)")
+        .bind(event_ids)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
 /// What one event changes in one rollup row of a credit (a re-attribution changes two).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contribution {
@@ -484,6 +494,8 @@ pub async fn ingest_batch(
                  cancelled = d.cancelled + EXCLUDED.cancelled,
                  voided = d.voided + EXCLUDED.voided,
                  flagged = d.flagged + EXCLUDED.flagged),
+         -- Stored now: the relay no longer needs to keep it (see `pipeline::outbox`).
+         relayed AS (DELETE FROM outbox WHERE event_id = ANY($1::text[])),
          campaign_hours AS (
            INSERT INTO conversion_hourly AS h (campaign_id, hour, kind, conversions,
                                                revenue_minor, refunded_minor, voided)

@@ -28,6 +28,8 @@ pub struct Decoded {
 /// `raw` never holds a visitor's address: at most the /24 or /48 prefix stored with clicks.
 pub struct DeadEntry {
     pub entry_id: String,
+    /// The id of a conversion-type event, whose outbox row must go with it.
+    pub outboxed: Option<String>,
     pub why: DeadReason,
     pub reason: String,
     pub raw: Vec<u8>,
@@ -91,10 +93,11 @@ impl Prepared {
     /// The dead letter of the `index`th thing to store (rows first, then conversions),
     /// which Postgres refused for `reason`.
     pub fn refused(&self, index: usize, reason: String) -> Option<DeadEntry> {
-        let (entry_id, raw) = match index.checked_sub(self.rows.len()) {
+        let (entry_id, raw, outboxed) = match index.checked_sub(self.rows.len()) {
             None => (
                 self.row_entries.get(index)?,
                 serde_json::to_vec(self.rows.get(index)?).unwrap_or_default(),
+                None,
             ),
             Some(conversion) => {
                 let ingested = self.conversions.get(conversion)?;
@@ -102,11 +105,13 @@ impl Prepared {
                 (
                     self.conversion_entries.get(conversion)?,
                     event.to_json().into_bytes(),
+                    Some(ingested.event.id.clone()),
                 )
             }
         };
         Some(DeadEntry {
             entry_id: entry_id.clone(),
+            outboxed,
             why: DeadReason::Refused,
             reason,
             raw,
@@ -121,6 +126,19 @@ fn event_of(event_type: ConversionEventType, event: ConversionEvent) -> Event {
         ConversionEventType::Cancellation => Event::Cancellation(event),
         ConversionEventType::Reattribution => Event::Reattribution(event),
     }
+}
+
+/// The id of an undecodable line that still reads as a conversion-type event: it came
+/// from the outbox, whose row must not be sent again.
+fn outboxed_id(line: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Tagged {
+        #[serde(rename = "type")]
+        kind: String,
+        id: String,
+    }
+    let tagged: Tagged = serde_json::from_slice(line).ok()?;
+    (tagged.kind != "click").then_some(tagged.id)
 }
 
 /// An undecodable line as it may be kept: an `ip` field of a JSON object is cut to its
@@ -160,6 +178,7 @@ pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
         let Some(field) = field else {
             batch.dead.push(DeadEntry {
                 entry_id: entry.id,
+                outboxed: None,
                 why: DeadReason::Undecodable,
                 reason: format!("no `{FIELD}` field"),
                 raw: Vec::new(),
@@ -182,6 +201,7 @@ pub fn decode(entries: Vec<StreamId>) -> DecodedBatch {
                 Err(reason) => {
                     batch.dead.push(DeadEntry {
                         entry_id: entry.id.clone(),
+                        outboxed: outboxed_id(line),
                         why: DeadReason::Undecodable,
                         reason,
                         raw: without_address(line),
@@ -253,6 +273,7 @@ pub fn enrich(
                 ..event
             };
             prepared.dead.push(DeadEntry {
+                outboxed: None,
                 why: DeadReason::UnknownLink,
                 reason: format!("link {} does not exist", kept.link_id),
                 raw: Event::Click(kept).to_json().into_bytes(),

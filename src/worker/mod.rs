@@ -43,7 +43,7 @@ use crate::{
     enrich::geo::GeoIp,
     metrics::Metrics,
     pipeline::{connection, keys::Keys},
-    storage::clicks,
+    storage::{clicks, conversions},
 };
 
 pub const GROUP: &str = "ingest";
@@ -536,6 +536,10 @@ impl Worker {
                 .ignore();
         }
         pipe.query_async::<()>(conn).await?;
+        let outboxed: Vec<&str> = dead.iter().filter_map(|d| d.outboxed.as_deref()).collect();
+        if !outboxed.is_empty() {
+            conversions::forget_outboxed(&self.db, &outboxed).await?;
+        }
         for entry in dead {
             self.metrics
                 .dead_letters

@@ -78,10 +78,11 @@ impl Shop {
     /// Waits until the relay has moved every outbox event to the streams.
     async fn outbox_drained(&self) {
         for _ in 0..100 {
-            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-                .fetch_one(&self.app.db)
-                .await
-                .unwrap();
+            let left: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE relayed_at IS NULL")
+                    .fetch_one(&self.app.db)
+                    .await
+                    .unwrap();
             if left == 0 {
                 return;
             }

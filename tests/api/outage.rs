@@ -9,9 +9,13 @@ use std::{
     time::Duration,
 };
 
-use attrib::worker::WorkerConfig;
+use attrib::{auth::Scope, pipeline::keys::Keys, worker::WorkerConfig};
+use reqwest::Method;
+use serde_json::json;
 
-use crate::helpers::{spawn_app_with, stream_clicks, worker_for, TestApp};
+use crate::helpers::{
+    create_key, spawn_app_with, stream_clicks, stream_entries, worker_for, TestApp,
+};
 
 /// A Redis server of this test's own, on a free port, stopped when dropped.
 struct OwnedRedis {
@@ -209,4 +213,124 @@ async fn the_service_and_its_worker_start_without_redis_and_catch_up_when_it_com
     assert_eq!(stored, 1);
     let _ = stop.send(());
     running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn conversion_events_relayed_before_redis_restarts_empty_are_stored_once() {
+    // Given a service without a worker, on a Redis of its own that keeps nothing on disk,
+    // which took a conversion and a refund and relayed both to the streams
+    let mut redis = OwnedRedis::start();
+    let redis_url = redis.url();
+    let app = spawn_app_with(&[("ATTRIB_REDIS_URL", redis_url.as_str())]).await;
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+    app.post(
+        "/v1/codes",
+        json!({"code": "EMMA20", "campaign_id": campaign, "influencer_id": influencer,
+               "discount_kind": "percent", "discount_value": 2000}),
+    )
+    .await
+    .assert_status(201);
+    let checkout = create_key(&app.db, "shop", Scope::Checkout).await;
+    let order = json!({"order_id": "o-1", "amount_minor": 5000, "currency": "EUR",
+                       "code": "EMMA20"});
+    app.send(
+        Method::POST,
+        "/v1/conversions",
+        Some(&checkout),
+        Some(&order),
+    )
+    .await
+    .assert_status(202);
+    app.send(
+        Method::POST,
+        "/v1/conversions/o-1/refunds",
+        Some(&checkout),
+        Some(&json!({"amount_minor": 1000})),
+    )
+    .await
+    .assert_status(200);
+    let relayed = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE relayed_at IS NOT NULL")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    let events_in_redis = || async {
+        let keys = Keys::new(&app.settings.redis_prefix, app.settings.stream_shards);
+        let mut events = 0;
+        for shard in 0..keys.shards() {
+            for (_, fields) in stream_entries(&redis_url, &keys.stream(shard)).await {
+                events += fields
+                    .iter()
+                    .map(|(_, lines)| lines.lines().count())
+                    .sum::<usize>();
+            }
+        }
+        events
+    };
+    for _ in 0..100 {
+        if relayed().await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(relayed().await, 2, "both events were relayed");
+    assert_eq!(events_in_redis().await, 2);
+
+    // When Redis restarts empty
+    redis.stop();
+    let _back = OwnedRedis::start_on(redis.port);
+    assert_eq!(events_in_redis().await, 0, "the restart lost the streams");
+
+    // Then the relay finds its events gone and sends them again
+    for _ in 0..200 {
+        if events_in_redis().await >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(events_in_redis().await, 2, "the events are in Redis again");
+
+    // And a worker stores each of them once, and the outbox is empty after it
+    worker_for(&app, None, WorkerConfig::default())
+        .drain()
+        .await
+        .unwrap();
+    let (events, revenue, refunded, outbox): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM conversion_events),
+                (SELECT saturating_bigint(sum(revenue_minor)) FROM conversion_rollups),
+                (SELECT saturating_bigint(sum(refunded_minor)) FROM conversion_rollups),
+                (SELECT count(*) FROM outbox)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((events, revenue, refunded, outbox), (2, 5000, 1000, 0));
+}
+
+#[tokio::test]
+async fn redis_without_persistence_is_recognised() {
+    let redis = OwnedRedis::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let volatile = attrib::pipeline::persistence::read(&mut conn).await;
+    assert_eq!(volatile, attrib::pipeline::persistence::Persistence::None);
+    assert!(volatile.risk().is_some());
+
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let durable = attrib::pipeline::persistence::read(&mut conn).await;
+    assert!(
+        matches!(
+            durable,
+            attrib::pipeline::persistence::Persistence::AppendOnly { .. }
+        ),
+        "{durable:?}"
+    );
+    assert_eq!(durable.risk(), None);
 }

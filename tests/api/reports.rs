@@ -249,10 +249,11 @@ impl Desk {
 
     async fn outbox_relayed(&self) {
         for _ in 0..200 {
-            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-                .fetch_one(&self.app.db)
-                .await
-                .unwrap();
+            let left: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE relayed_at IS NULL")
+                    .fetch_one(&self.app.db)
+                    .await
+                    .unwrap();
             if left == 0 {
                 break;
             }
