@@ -20,7 +20,10 @@ use std::{
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{keys::Keys, spool::Spool};
+use super::{
+    keys::Keys,
+    spool::{AppendError, Spool},
+};
 use crate::metrics::Metrics;
 
 const MAX_BATCH: usize = 512;
@@ -160,6 +163,10 @@ async fn flush(
             shared.metrics.clicks_in_spool.inc_by(batch.len() as u64);
             Some(Stored::Spool)
         }
+        Err(e @ AppendError::Full { .. }) => {
+            tracing::error!(error = %e, events = batch.len(), "spool full; events not recorded");
+            None
+        }
         Err(e) => {
             tracing::error!(error = %e, events = batch.len(), "cannot write the spool");
             None
@@ -224,15 +231,21 @@ async fn replay_files(
     shared: &Shared,
     conn: &mut Option<MultiplexedConnection>,
 ) -> anyhow::Result<()> {
-    for claimed in shared.spool.claim()? {
-        let events = claimed.events()?;
-        for chunk in events.chunks(REPLAY_CHUNK) {
+    for mut claimed in shared.spool.claim()? {
+        // A chunk at a time: a file from a long outage can be larger than memory allows.
+        let mut replayed = 0;
+        loop {
+            let chunk = claimed.next_events(REPLAY_CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
             let events = chunk
                 .iter()
                 .map(|e| (e.stream.as_str(), e.payload.as_str()));
             write_to_redis(shared, conn, events).await?;
+            replayed += chunk.len();
         }
-        tracing::info!(events = events.len(), file = %claimed.path().display(), "spool replayed");
+        tracing::info!(events = replayed, file = %claimed.path().display(), "spool replayed");
         claimed.remove()?;
     }
     Ok(())
