@@ -7,7 +7,8 @@
 //! ([`Producer::on_this_thread`]), so a request, its batch and its Redis I/O never wait on
 //! another thread. When Redis fails or is slow, the batch goes to the local [`Spool`] instead,
 //! and Redis is left alone for a while; the [`replay`] task moves spooled events back once
-//! Redis answers. Either way the caller learns where its event is durable.
+//! Redis answers. Either way the caller learns where its event is durable, or that it is
+//! nowhere (the spool full or unwritable), so it can count the event as unrecorded.
 
 use std::{
     sync::{
