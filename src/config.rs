@@ -34,6 +34,8 @@ pub struct Settings {
     pub stream_shards: usize,
     /// Where events wait when Redis is unreachable.
     pub spool_dir: PathBuf,
+    /// Most bytes the spool may hold; clicks beyond it are counted as unrecorded.
+    pub spool_max_bytes: u64,
     /// How long a reserved redemption holds its slot before it is released automatically.
     pub hold_seconds: u32,
     /// An influencer below this percentage of the campaign average, or of their own
@@ -235,6 +237,12 @@ impl Settings {
             click_id_param,
             stream_shards: parse_number(vars, "ATTRIB_STREAM_SHARDS", 4, 1..=256)?,
             spool_dir: PathBuf::from(get("ATTRIB_SPOOL_DIR").unwrap_or("spool")),
+            spool_max_bytes: parse_number(
+                vars,
+                "ATTRIB_SPOOL_MAX_BYTES",
+                1 << 30,
+                (1 << 10)..=(1 << 40),
+            )?,
             hold_seconds: parse_number(vars, "ATTRIB_HOLD_SECONDS", 1800, 1..=7 * 86_400)?,
             underperforming_percent: parse_number(
                 vars,
@@ -386,6 +394,7 @@ impl fmt::Debug for Settings {
             .field("click_id_param", &self.click_id_param)
             .field("stream_shards", &self.stream_shards)
             .field("spool_dir", &self.spool_dir)
+            .field("spool_max_bytes", &self.spool_max_bytes)
             .field("hold_seconds", &self.hold_seconds)
             .finish()
     }
@@ -440,6 +449,7 @@ mod tests {
             ("ATTRIB_CLICK_ID_PARAM", "utm_id"),
             ("ATTRIB_STREAM_SHARDS", "0"),
             ("ATTRIB_HOLD_SECONDS", "0"),
+            ("ATTRIB_SPOOL_MAX_BYTES", "1023"),
             ("ATTRIB_INGEST_NICE", "20"),
             ("ATTRIB_INGEST_GATHER_MS", "1001"),
         ] {

@@ -93,7 +93,7 @@ impl Application {
         }
         let keys = Keys::new(&settings.redis_prefix, settings.stream_shards);
         let metrics = Arc::new(Metrics::new());
-        let spool = Spool::open(&settings.spool_dir)
+        let spool = Spool::open(&settings.spool_dir, settings.spool_max_bytes)
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
         let pipe = producer::Shared::start(redis.clone(), &keys, spool, metrics.clone());
         let links = followed(

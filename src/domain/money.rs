@@ -66,15 +66,19 @@ pub fn positive_count(field: &'static str, value: i64) -> Result<i64, Invalid> {
     }
 }
 
-/// A non-negative count (followers and similar).
+/// 10^12: more than any audience on earth, and small enough that reports can add millions
+/// of posts' metrics (likes, comments, shares and saves together) without overflow.
+pub const MAX_COUNT: i64 = 1_000_000_000_000;
+
+/// A non-negative count (followers, post metrics), at most [`MAX_COUNT`].
 pub fn count(field: &'static str, value: i64) -> Result<i64, Invalid> {
-    if value >= 0 {
+    if (0..=MAX_COUNT).contains(&value) {
         Ok(value)
     } else {
         Err(Invalid::malformed(
             field,
             "invalid_number",
-            "must be a whole number of at least 0",
+            format!("must be a whole number from 0 to {MAX_COUNT}"),
         ))
     }
 }
@@ -119,6 +123,9 @@ mod tests {
     fn counts_refuse_negatives_and_limits_refuse_zero() {
         assert!(count("x", -1).is_err());
         assert_eq!(count("x", 0), Ok(0));
+        assert_eq!(count("x", MAX_COUNT), Ok(MAX_COUNT));
+        assert!(count("x", MAX_COUNT + 1).is_err());
+        assert!(count("x", i64::MAX).is_err());
         assert!(positive_count("x", 0).is_err());
         assert_eq!(positive_count("x", 5), Ok(5));
     }

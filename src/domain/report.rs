@@ -2,6 +2,10 @@
 //! cost under an enrollment's terms ([`Cost`]), and the ratios read from both ([`Kpis`]).
 //! Ratios are computed when reading, never stored, and are `None` (JSON `null`) when their
 //! denominator is zero.
+//!
+//! Nothing here can overflow or panic, whatever the stored numbers: sums and products
+//! saturate at the ends of `i64`, and quotients are computed in `i128` (money) or `f64`
+//! (ratios), so a report on absurd data shows absurdly large numbers instead of a 500.
 
 use std::{collections::BTreeMap, ops::AddAssign};
 
@@ -42,24 +46,31 @@ pub struct Tally {
 
 impl AddAssign<&Tally> for Tally {
     fn add_assign(&mut self, other: &Tally) {
-        self.clicks += other.clicks;
-        self.unique_clicks += other.unique_clicks;
-        self.bot_clicks += other.bot_clicks;
-        self.flagged_clicks += other.flagged_clicks;
-        self.flagged_unique_clicks += other.flagged_unique_clicks;
-        self.impressions += other.impressions;
-        self.reach += other.reach;
-        self.unverified_impressions += other.unverified_impressions;
-        self.unverified_reach += other.unverified_reach;
-        self.engagements += other.engagements;
-        self.posts += other.posts;
-        self.conversions += other.conversions;
-        self.flagged_conversions += other.flagged_conversions;
-        self.revenue_minor += other.revenue_minor;
-        self.discount_minor += other.discount_minor;
-        self.refunded_minor += other.refunded_minor;
+        self.clicks = self.clicks.saturating_add(other.clicks);
+        self.unique_clicks = self.unique_clicks.saturating_add(other.unique_clicks);
+        self.bot_clicks = self.bot_clicks.saturating_add(other.bot_clicks);
+        self.flagged_clicks = self.flagged_clicks.saturating_add(other.flagged_clicks);
+        self.flagged_unique_clicks = self
+            .flagged_unique_clicks
+            .saturating_add(other.flagged_unique_clicks);
+        self.impressions = self.impressions.saturating_add(other.impressions);
+        self.reach = self.reach.saturating_add(other.reach);
+        self.unverified_impressions = self
+            .unverified_impressions
+            .saturating_add(other.unverified_impressions);
+        self.unverified_reach = self.unverified_reach.saturating_add(other.unverified_reach);
+        self.engagements = self.engagements.saturating_add(other.engagements);
+        self.posts = self.posts.saturating_add(other.posts);
+        self.conversions = self.conversions.saturating_add(other.conversions);
+        self.flagged_conversions = self
+            .flagged_conversions
+            .saturating_add(other.flagged_conversions);
+        self.revenue_minor = self.revenue_minor.saturating_add(other.revenue_minor);
+        self.discount_minor = self.discount_minor.saturating_add(other.discount_minor);
+        self.refunded_minor = self.refunded_minor.saturating_add(other.refunded_minor);
         for (kind, n) in &other.conversions_by_kind {
-            *self.conversions_by_kind.entry(kind.clone()).or_default() += n;
+            let total = self.conversions_by_kind.entry(kind.clone()).or_default();
+            *total = total.saturating_add(*n);
         }
     }
 }
@@ -90,21 +101,28 @@ pub struct Cost {
 
 impl Cost {
     pub fn total(&self) -> i64 {
-        self.flat_fees_minor
-            + self.click_fees_minor
-            + self.conversion_fees_minor
-            + self.revenue_share_minor
-            + self.cost_lines_minor
+        [
+            self.click_fees_minor,
+            self.conversion_fees_minor,
+            self.revenue_share_minor,
+            self.cost_lines_minor,
+        ]
+        .into_iter()
+        .fold(self.flat_fees_minor, i64::saturating_add)
     }
 }
 
 impl AddAssign<&Cost> for Cost {
     fn add_assign(&mut self, other: &Cost) {
-        self.flat_fees_minor += other.flat_fees_minor;
-        self.click_fees_minor += other.click_fees_minor;
-        self.conversion_fees_minor += other.conversion_fees_minor;
-        self.revenue_share_minor += other.revenue_share_minor;
-        self.cost_lines_minor += other.cost_lines_minor;
+        self.flat_fees_minor = self.flat_fees_minor.saturating_add(other.flat_fees_minor);
+        self.click_fees_minor = self.click_fees_minor.saturating_add(other.click_fees_minor);
+        self.conversion_fees_minor = self
+            .conversion_fees_minor
+            .saturating_add(other.conversion_fees_minor);
+        self.revenue_share_minor = self
+            .revenue_share_minor
+            .saturating_add(other.revenue_share_minor);
+        self.cost_lines_minor = self.cost_lines_minor.saturating_add(other.cost_lines_minor);
     }
 }
 
@@ -122,12 +140,14 @@ impl Compensation {
         };
         Cost {
             flat_fees_minor,
-            click_fees_minor: self
-                .cpc_minor
-                .saturating_mul(tally.unique_clicks - tally.flagged_unique_clicks),
+            click_fees_minor: self.cpc_minor.saturating_mul(
+                tally
+                    .unique_clicks
+                    .saturating_sub(tally.flagged_unique_clicks),
+            ),
             conversion_fees_minor: self
                 .cpa_minor
-                .saturating_mul(tally.conversions - tally.flagged_conversions),
+                .saturating_mul(tally.conversions.saturating_sub(tally.flagged_conversions)),
             revenue_share_minor: share(tally.revenue_minor, self.revenue_share_bps),
             cost_lines_minor,
         }
@@ -137,15 +157,20 @@ impl Compensation {
 /// `amount × bps / 10 000`, rounded half up (amounts are never negative).
 fn share(amount_minor: i64, bps: i32) -> i64 {
     let exact = i128::from(amount_minor) * i128::from(bps);
-    i64::try_from((exact + 5_000).div_euclid(10_000)).unwrap_or(i64::MAX)
+    clamp_i64((exact + 5_000).div_euclid(10_000))
 }
 
 /// A money amount divided by a count, rounded half up to a minor unit.
 fn per(amount_minor: i64, count: i64) -> Option<i64> {
     (count != 0).then(|| {
         let (a, c) = (i128::from(amount_minor), i128::from(count));
-        i64::try_from((2 * a + c).div_euclid(2 * c)).unwrap_or(i64::MAX)
+        clamp_i64((2 * a + c).div_euclid(2 * c))
     })
+}
+
+/// The nearest i64: a result past either end saturates, as the sums it comes from do.
+fn clamp_i64(exact: i128) -> i64 {
+    exact.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
@@ -405,6 +430,86 @@ mod tests {
             ranks(&[Some(3.0), Some(9.0), None, Some(3.0)]),
             vec![2, 1, 4, 2]
         );
+    }
+
+    fn any_tally() -> impl proptest::strategy::Strategy<Value = Tally> {
+        use proptest::prelude::*;
+        (
+            proptest::array::uniform8(any::<i64>()),
+            proptest::array::uniform8(any::<i64>()),
+        )
+            .prop_map(|(a, b)| Tally {
+                clicks: a[0],
+                unique_clicks: a[1],
+                bot_clicks: a[2],
+                flagged_clicks: a[3],
+                flagged_unique_clicks: a[4],
+                impressions: a[5],
+                reach: a[6],
+                unverified_impressions: a[7],
+                unverified_reach: b[0],
+                engagements: b[1],
+                posts: b[2],
+                conversions: b[3],
+                flagged_conversions: b[4],
+                revenue_minor: b[5],
+                discount_minor: b[6],
+                refunded_minor: b[7],
+                conversions_by_kind: BTreeMap::from([("sale".to_owned(), b[3])]),
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_numbers_make_report_arithmetic_panic(
+            a in any_tally(),
+            b in any_tally(),
+            fee in proptest::prelude::any::<i64>(),
+            cpc in proptest::prelude::any::<i64>(),
+            cpa in proptest::prelude::any::<i64>(),
+            bps in proptest::prelude::any::<i32>(),
+            lines in proptest::prelude::any::<i64>(),
+            margin in proptest::prelude::any::<Option<i32>>(),
+            budget in proptest::prelude::any::<Option<i64>>(),
+            per_post in proptest::prelude::any::<bool>(),
+        ) {
+            let mut total = a.clone();
+            total += &b;
+            let terms = Compensation {
+                flat_fee_minor: fee,
+                flat_fee_per_post: per_post,
+                cpc_minor: cpc,
+                cpa_minor: cpa,
+                revenue_share_bps: bps,
+            };
+            let mut cost = terms.cost(&a, true, lines);
+            cost += &terms.cost(&total, false, lines);
+            let k = Kpis::of(&total, cost.total(), margin, budget);
+            for name in super::super::kpi::NAMES {
+                let _ = metric(name, &total, cost.total(), &k);
+            }
+        }
+
+        #[test]
+        fn sums_saturate_instead_of_wrapping(x in proptest::prelude::any::<i64>(), y in proptest::prelude::any::<i64>()) {
+            let mut t = Tally { revenue_minor: x, ..Tally::default() };
+            t += &Tally { revenue_minor: y, ..Tally::default() };
+            proptest::prop_assert_eq!(t.revenue_minor, x.saturating_add(y));
+        }
+    }
+
+    #[test]
+    fn money_quotients_saturate_at_both_ends() {
+        assert_eq!(per(i64::MAX, 1), Some(i64::MAX));
+        assert_eq!(per(i64::MIN, 1), Some(i64::MIN));
+        assert_eq!(per(i64::MIN, -1), Some(i64::MAX));
+        assert_eq!(share(i64::MIN, 10_000), i64::MIN);
+        let huge = Cost {
+            flat_fees_minor: i64::MAX,
+            cost_lines_minor: 1,
+            ..Cost::default()
+        };
+        assert_eq!(huge.total(), i64::MAX);
     }
 
     #[test]

@@ -61,6 +61,50 @@ impl WebUrl {
     pub fn host(&self) -> Option<&str> {
         self.0.host_str()
     }
+
+    /// Whether following this URL leads back to the server at `base`'s host (any port):
+    /// the hosts are compared after normalisation, and when `base` is a loopback host,
+    /// every loopback host (`localhost`, `127.0.0.0/8`, `[::1]`, `0.0.0.0`) is the same.
+    pub fn leads_to(&self, base: &url::Url) -> bool {
+        match (ServerHost::of(&self.0), ServerHost::of(base)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// A host as the server it reaches, not as it was spelled.
+#[derive(Debug, PartialEq, Eq)]
+enum ServerHost {
+    Loopback,
+    Ip(std::net::IpAddr),
+    Domain(String),
+}
+
+impl ServerHost {
+    /// `url` already lowercases a domain, turns an internationalised one into punycode
+    /// and reads IPv4 in any notation (`0x7f.1`, `2130706433`); what is left is a trailing
+    /// dot (the same name, fully qualified), IPv4-mapped IPv6 and the loopback names.
+    fn of(url: &url::Url) -> Option<ServerHost> {
+        use std::net::IpAddr;
+        let ip = match url.host()? {
+            url::Host::Domain(name) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                if name == "localhost" || name.ends_with(".localhost") {
+                    return Some(ServerHost::Loopback);
+                }
+                return Some(ServerHost::Domain(name));
+            }
+            url::Host::Ipv4(v4) => IpAddr::V4(v4),
+            url::Host::Ipv6(v6) => v6.to_canonical(),
+        };
+        // 0.0.0.0 and [::] reach this machine too.
+        if ip.is_loopback() || ip.is_unspecified() {
+            Some(ServerHost::Loopback)
+        } else {
+            Some(ServerHost::Ip(ip))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +158,61 @@ mod tests {
                 "url_has_credentials"
             );
         }
+    }
+
+    #[test]
+    fn hosts_that_reach_the_same_server_are_recognised() {
+        let base = url::Url::parse("https://go.test").unwrap();
+        for same in [
+            "https://go.test/x",
+            "https://GO.TEST./x",
+            "http://go.test:8443/x",
+            "https://Go.Test../x",
+        ] {
+            let url = WebUrl::parse("destination", same).unwrap();
+            assert!(url.leads_to(&base), "{same}");
+        }
+        for other in [
+            "https://shop.go.test/x",
+            "https://go.test.example/x",
+            "https://localhost/x",
+        ] {
+            let url = WebUrl::parse("destination", other).unwrap();
+            assert!(!url.leads_to(&base), "{other}");
+        }
+    }
+
+    #[test]
+    fn internationalised_hosts_compare_as_punycode() {
+        let base = url::Url::parse("https://bücher.example").unwrap();
+        let url = WebUrl::parse("destination", "https://xn--bcher-kva.example/x").unwrap();
+        assert!(url.leads_to(&base));
+        let url = WebUrl::parse("destination", "https://BÜCHER.example./x").unwrap();
+        assert!(url.leads_to(&base));
+    }
+
+    #[test]
+    fn every_loopback_host_is_a_loopback_base() {
+        let base = url::Url::parse("http://127.0.0.1:8080").unwrap();
+        for same in [
+            "http://localhost:3000/x",
+            "http://LOCALHOST./x",
+            "http://app.localhost/x",
+            "http://127.0.0.2/x",
+            "http://2130706433/x",
+            "http://0x7f.1/x",
+            "http://[::1]/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://0.0.0.0/x",
+            "http://[::]/x",
+        ] {
+            let url = WebUrl::parse("destination", same).unwrap();
+            assert!(url.leads_to(&base), "{same}");
+        }
+        let elsewhere = WebUrl::parse("destination", "http://10.0.0.1/x").unwrap();
+        assert!(!elsewhere.leads_to(&base));
+        let mapped = WebUrl::parse("destination", "http://[::ffff:10.0.0.1]/x").unwrap();
+        assert!(mapped.leads_to(&url::Url::parse("http://10.0.0.1").unwrap()));
     }
 
     #[test]

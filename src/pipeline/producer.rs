@@ -7,7 +7,8 @@
 //! ([`Producer::on_this_thread`]), so a request, its batch and its Redis I/O never wait on
 //! another thread. When Redis fails or is slow, the batch goes to the local [`Spool`] instead,
 //! and Redis is left alone for a while; the [`replay`] task moves spooled events back once
-//! Redis answers. Either way the caller learns where its event is durable.
+//! Redis answers. Either way the caller learns where its event is durable, or that it is
+//! nowhere (the spool full or unwritable), so it can count the event as unrecorded.
 
 use std::{
     sync::{
@@ -20,7 +21,10 @@ use std::{
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{keys::Keys, spool::Spool};
+use super::{
+    keys::Keys,
+    spool::{AppendError, Spool},
+};
 use crate::metrics::Metrics;
 
 const MAX_BATCH: usize = 512;
@@ -160,6 +164,10 @@ async fn flush(
             shared.metrics.clicks_in_spool.inc_by(batch.len() as u64);
             Some(Stored::Spool)
         }
+        Err(e @ AppendError::Full { .. }) => {
+            tracing::error!(error = %e, events = batch.len(), "spool full; events not recorded");
+            None
+        }
         Err(e) => {
             tracing::error!(error = %e, events = batch.len(), "cannot write the spool");
             None
@@ -224,15 +232,21 @@ async fn replay_files(
     shared: &Shared,
     conn: &mut Option<MultiplexedConnection>,
 ) -> anyhow::Result<()> {
-    for claimed in shared.spool.claim()? {
-        let events = claimed.events()?;
-        for chunk in events.chunks(REPLAY_CHUNK) {
+    for mut claimed in shared.spool.claim()? {
+        // A chunk at a time: a file from a long outage can be larger than memory allows.
+        let mut replayed = 0;
+        loop {
+            let chunk = claimed.next_events(REPLAY_CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
             let events = chunk
                 .iter()
                 .map(|e| (e.stream.as_str(), e.payload.as_str()));
             write_to_redis(shared, conn, events).await?;
+            replayed += chunk.len();
         }
-        tracing::info!(events = events.len(), file = %claimed.path().display(), "spool replayed");
+        tracing::info!(events = replayed, file = %claimed.path().display(), "spool replayed");
         claimed.remove()?;
     }
     Ok(())

@@ -210,14 +210,16 @@ pub async fn tallies(
     .await?;
     for (influencer, kind, counted, revenue, discount, refunded, flagged) in conversions {
         let t = tallies.entry(influencer).or_default();
+        // Saturating, as every report sum is (see `domain::report`): a 500 is no answer.
         if kind == "sale" {
-            t.conversions += counted;
-            t.flagged_conversions += flagged;
+            t.conversions = t.conversions.saturating_add(counted);
+            t.flagged_conversions = t.flagged_conversions.saturating_add(flagged);
         }
-        t.revenue_minor += revenue;
-        t.discount_minor += discount;
-        t.refunded_minor += refunded;
-        *t.conversions_by_kind.entry(kind).or_default() += counted;
+        t.revenue_minor = t.revenue_minor.saturating_add(revenue);
+        t.discount_minor = t.discount_minor.saturating_add(discount);
+        t.refunded_minor = t.refunded_minor.saturating_add(refunded);
+        let by_kind = t.conversions_by_kind.entry(kind).or_default();
+        *by_kind = by_kind.saturating_add(counted);
     }
 
     // The latest snapshot of each post published in the range (a post without a publish

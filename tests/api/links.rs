@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp, PUBLIC_URL};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, PUBLIC_URL};
 
 async fn link(
     app: &TestApp,
@@ -97,6 +97,8 @@ async fn unsafe_destinations_are_refused() {
         ("/relative/path", 400, "invalid_url"),
         ("shop.example.com", 400, "invalid_url"),
         ("https://go.test/emma", 422, "redirect_loop"),
+        ("https://GO.TEST./x", 422, "redirect_loop"),
+        ("https://go.test:8443/x", 422, "redirect_loop"),
     ];
     for (destination, status, code) in cases {
         link(
@@ -375,4 +377,40 @@ async fn bulk_generation_with_a_bad_option_creates_nothing() {
         .await
         .unwrap();
     assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn with_a_loopback_public_url_every_loopback_destination_is_a_loop() {
+    // Given a service whose short links live on 127.0.0.1
+    let app = spawn_app_with(&[("ATTRIB_PUBLIC_URL", "http://127.0.0.1:8080")]).await;
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+
+    // Then any other name or address of this machine is refused as a loop, in every field
+    for destination in [
+        "http://localhost:8080/x",
+        "http://127.0.0.2/x",
+        "http://[::1]:8080/x",
+        "http://0.0.0.0:8080/x",
+    ] {
+        link(
+            &app,
+            &campaign,
+            &influencer,
+            json!({"destination": destination}),
+        )
+        .await
+        .assert_error(422, "redirect_loop");
+    }
+    link(
+        &app,
+        &campaign,
+        &influencer,
+        json!({"fallback_url": "http://LOCALHOST./gone"}),
+    )
+    .await
+    .assert_error(422, "redirect_loop");
+    // And a destination elsewhere is still fine
+    link(&app, &campaign, &influencer, json!({}))
+        .await
+        .assert_status(201);
 }

@@ -9,6 +9,7 @@ mod codes;
 mod conversions;
 mod enrollments;
 mod errors;
+mod exports;
 mod health;
 mod helpers;
 mod influencers;

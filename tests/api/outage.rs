@@ -334,3 +334,64 @@ async fn redis_without_persistence_is_recognised() {
     );
     assert_eq!(durable.risk(), None);
 }
+
+fn spool_bytes(app: &TestApp) -> u64 {
+    std::fs::read_dir(&app.settings.spool_dir)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_full_spool_still_redirects_but_counts_the_clicks_it_cannot_keep() {
+    // Given an app whose spool has room for a few clicks only, and whose Redis is away
+    let mut redis = OwnedRedis::start();
+    let redis_url = redis.url();
+    let cap: u64 = 2048;
+    let app = spawn_app_with(&[
+        ("ATTRIB_REDIS_URL", redis_url.as_str()),
+        ("ATTRIB_SPOOL_MAX_BYTES", &cap.to_string()),
+    ])
+    .await;
+    app.short_link("emma").await;
+    redis.stop();
+
+    // When visitors keep clicking
+    for _ in 0..20 {
+        let response = app
+            .client
+            .get(format!("{}/emma", app.address))
+            .send()
+            .await
+            .unwrap();
+        // Then every one of them is still redirected
+        assert_eq!(response.status(), 302);
+    }
+
+    // And the spool keeps what fits, never more than its cap
+    let spooled = app
+        .metric(r#"attrib_click_events_total{durable_in="spool"}"#)
+        .await;
+    let unrecorded = app.metric("attrib_click_events_unrecorded_total").await;
+    assert!(spooled > 0, "the first clicks are spooled");
+    assert!(unrecorded > 0, "the rest are counted as unrecorded");
+    assert_eq!(spooled + unrecorded, 20);
+    assert!(spool_bytes(&app) <= cap, "{} bytes", spool_bytes(&app));
+
+    // And the ones it kept reach Redis when it is back
+    let _back = OwnedRedis::start_on(redis.port);
+    let mut arrived = 0;
+    for _ in 0..100 {
+        arrived = stream_click_ids(&app, &redis_url).await.len() as u64;
+        if arrived >= spooled && spool_files(&app) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(arrived, spooled);
+    let _ = std::fs::remove_dir_all(&app.settings.spool_dir);
+}

@@ -168,3 +168,45 @@ async fn bad_cost_lines_are_refused() {
         app.post("/v1/costs", body).await.assert_error(status, code);
     }
 }
+
+#[tokio::test]
+async fn post_metrics_are_bounded_so_reports_on_them_always_answer() {
+    // Given a post in a campaign
+    let app = spawn_app().await;
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+    let post = app
+        .post(
+            "/v1/posts",
+            json!({"campaign_id": campaign, "influencer_id": influencer}),
+        )
+        .await
+        .id();
+    let path = format!("/v1/posts/{post}/metrics");
+
+    // When an admin sends metrics whose sum would overflow a bigint, they are refused
+    app.post(
+        &path,
+        json!({"likes": i64::MAX, "comments": i64::MAX, "source": "api"}),
+    )
+    .await
+    .assert_error(400, "invalid_number");
+    app.post(
+        &path,
+        json!({"impressions": 1_000_000_000_001_i64, "source": "api"}),
+    )
+    .await
+    .assert_error(400, "invalid_number");
+
+    // And the largest accepted values still make a report
+    let max = 1_000_000_000_000_i64;
+    app.post(
+        &path,
+        json!({"impressions": max, "reach": max, "likes": max, "comments": max,
+               "shares": max, "saves": max, "views": max, "source": "api"}),
+    )
+    .await
+    .assert_status(201);
+    let report = app.get(&format!("/v1/reports/campaigns/{campaign}")).await;
+    let body = report.assert_status(200);
+    assert_eq!(body["totals"]["engagements"], 4 * max, "{body}");
+}

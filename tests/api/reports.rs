@@ -281,7 +281,7 @@ impl Desk {
     }
 
     /// The CSV of `path`: its header and rows, each row by column name.
-    async fn csv(&self, path: &str) -> (Vec<String>, Vec<HashMap<String, String>>) {
+    pub async fn csv(&self, path: &str) -> (Vec<String>, Vec<HashMap<String, String>>) {
         let response = self
             .app
             .client

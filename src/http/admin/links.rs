@@ -118,10 +118,7 @@ pub struct PatchLink {
 /// A web URL that does not point back at the short domain.
 fn target_url(field: &'static str, raw: &str, settings: &Settings) -> Result<String, Invalid> {
     let url = WebUrl::parse(field, raw)?;
-    if url
-        .host()
-        .is_some_and(|h| Some(h) == settings.public_url.host_str())
-    {
+    if url.leads_to(&settings.public_url) {
         return Err(Invalid::not_allowed(
             field,
             "redirect_loop",

@@ -111,7 +111,10 @@ pub async fn breakdown(
         dimension => {
             let lines =
                 rollups::clicks_by_dimension(&state.db, campaign.id, dimension, range).await?;
-            let total: i64 = lines.iter().map(|(_, clicks, _, _)| clicks).sum();
+            let total = lines
+                .iter()
+                .map(|(_, clicks, _, _)| *clicks)
+                .fold(0, i64::saturating_add);
             let data = lines
                 .into_iter()
                 .map(|(value, clicks, unique, bots)| {

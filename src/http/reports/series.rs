@@ -80,11 +80,11 @@ impl Bucket {
     }
 
     fn add(&mut self, hour: &HourTally) {
-        self.clicks += hour.clicks;
-        self.unique_clicks += hour.unique_clicks;
-        self.bot_clicks += hour.bot_clicks;
-        self.conversions += hour.conversions;
-        self.revenue_minor += hour.revenue_minor;
+        self.clicks = self.clicks.saturating_add(hour.clicks);
+        self.unique_clicks = self.unique_clicks.saturating_add(hour.unique_clicks);
+        self.bot_clicks = self.bot_clicks.saturating_add(hour.bot_clicks);
+        self.conversions = self.conversions.saturating_add(hour.conversions);
+        self.revenue_minor = self.revenue_minor.saturating_add(hour.revenue_minor);
     }
 }
 
