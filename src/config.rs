@@ -57,6 +57,10 @@ pub struct Settings {
     pub worker_name: String,
     /// About how many entries each shard's dead-letter stream keeps (0: all).
     pub dead_letter_maxlen: usize,
+    /// How long a found link is served from memory before it is read again.
+    pub link_cache_seconds: u64,
+    /// How much longer an expired link is served should its reload fail (stale if error).
+    pub link_stale_seconds: u64,
 }
 
 /// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
@@ -270,6 +274,18 @@ impl Settings {
                 0..=1000,
             )?,
             worker_name,
+            link_cache_seconds: parse_number(
+                vars,
+                "ATTRIB_LINK_CACHE_SECONDS",
+                crate::redirect::cache::DEFAULT_FRESH_FOR.as_secs(),
+                1..=3600,
+            )?,
+            link_stale_seconds: parse_number(
+                vars,
+                "ATTRIB_LINK_STALE_SECONDS",
+                crate::redirect::cache::DEFAULT_STALE_FOR.as_secs(),
+                0..=30 * 86_400,
+            )?,
             dead_letter_maxlen: parse_number(
                 vars,
                 "ATTRIB_DEAD_LETTER_MAXLEN",

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub clicks_unrecorded: IntCounter,
     /// Age of the oldest event not yet ingested, set when `GET /metrics` is served.
     pub ingest_lag_seconds: Gauge,
+    /// Redirects served from a link-cache entry whose reload failed (Postgres away).
+    pub link_cache_stale: IntCounter,
     /// Events this process's worker gave up on, by `reason` (see `worker::batch::DeadReason`).
     pub dead_letters: IntCounterVec,
 }
@@ -41,6 +43,12 @@ impl Metrics {
              does not answer",
         )
         .unwrap_or_else(|_| unreachable!("the metric's name is valid"));
+        let link_cache_stale = IntCounter::new(
+            "attrib_link_cache_stale_total",
+            "Link look-ups answered from an expired cache entry because its reload from \
+             Postgres failed (stale if error)",
+        )
+        .unwrap_or_else(|_| unreachable!("the metric's name is valid"));
         let dead_letters = IntCounterVec::new(
             Opts::new(
                 "attrib_dead_letters_total",
@@ -55,12 +63,14 @@ impl Metrics {
         let _ = registry.register(Box::new(unrecorded.clone()));
         let _ = registry.register(Box::new(ingest_lag_seconds.clone()));
         let _ = registry.register(Box::new(dead_letters.clone()));
+        let _ = registry.register(Box::new(link_cache_stale.clone()));
         Metrics {
             clicks_in_redis: stored.with_label_values(&["redis"]),
             clicks_in_spool: stored.with_label_values(&["spool"]),
             clicks_unrecorded: unrecorded,
             ingest_lag_seconds,
             dead_letters,
+            link_cache_stale,
             registry,
         }
     }

@@ -23,7 +23,7 @@ use crate::{
         producer::{self, Producer},
         spool::Spool,
     },
-    redirect::cache::LinkCache,
+    redirect::cache::{Lifetimes, LinkCache},
     storage,
 };
 
@@ -97,7 +97,15 @@ impl Application {
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
         let pipe = producer::Shared::start(redis.clone(), &keys, spool, metrics.clone());
         let links = followed(
-            LinkCache::new(db.clone(), &settings.click_id_param),
+            LinkCache::new(
+                db.clone(),
+                &settings.click_id_param,
+                Lifetimes {
+                    fresh_for: std::time::Duration::from_secs(settings.link_cache_seconds),
+                    stale_for: std::time::Duration::from_secs(settings.link_stale_seconds),
+                },
+                metrics.link_cache_stale.clone(),
+            ),
             &redis,
             keys.link_changes(),
             "links",

@@ -1,10 +1,17 @@
 //! The in-process cache of links, so a redirect for a known slug does no Postgres I/O.
 //!
-//! Found links are kept for [`POSITIVE_TTL`], unknown slugs for [`NEGATIVE_TTL`] (so a
-//! flood of random paths costs one query per slug, not one per request). Concurrent misses
-//! on one slug share one query. A process that changes a link publishes its slug on a Redis
-//! channel; every process drops its copy on receipt. A message lost while a process was
-//! disconnected is covered by dropping everything on reconnect, and by the TTL.
+//! Found links are kept for `fresh_for` (`ATTRIB_LINK_CACHE_SECONDS`, 60 s by default),
+//! unknown slugs for [`NEGATIVE_TTL`] (so a flood of random paths costs one query per slug,
+//! not one per request). Concurrent misses on one slug share one query. A process that
+//! changes a link publishes its slug on a Redis channel; every process drops its copy on
+//! receipt. A message lost while a process was disconnected is covered by expiring
+//! everything on reconnect, and by the TTL.
+//!
+//! Stale if error: an expired entry is kept for `stale_for` more
+//! (`ATTRIB_LINK_STALE_SECONDS`, a day by default). When its reload fails (Postgres away),
+//! the old value is served and counted (`attrib_link_cache_stale_total`), and the next
+//! reload is tried [`NEGATIVE_TTL`] later, so redirects of known links go on through a
+//! Postgres outage and only one request per slug every few seconds waits on a reload.
 //!
 //! A hit is the redirect's whole lookup, so it is kept to a hash, a shared read lock and a
 //! clock read: the map is split into `SHARDS` (64) read-mostly shards, and there is no
@@ -36,7 +43,8 @@ use crate::{
     },
 };
 
-pub const POSITIVE_TTL: Duration = Duration::from_secs(60);
+pub const DEFAULT_FRESH_FOR: Duration = Duration::from_secs(60);
+pub const DEFAULT_STALE_FOR: Duration = Duration::from_secs(86_400);
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const CAPACITY: usize = 500_000;
 const SHARDS: usize = 64;
@@ -69,30 +77,69 @@ impl CachedLink {
 /// `None`: no link has this slug (remembered for [`NEGATIVE_TTL`]).
 type Entry = Option<Arc<CachedLink>>;
 
+/// How long entries are served: fresh, then stale should their reload fail.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub fresh_for: Duration,
+    pub stale_for: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            fresh_for: DEFAULT_FRESH_FOR,
+            stale_for: DEFAULT_STALE_FOR,
+        }
+    }
+}
+
 pub struct LinkCache {
     slots: Slots<Entry>,
     db: PgPool,
     click_param: Arc<str>,
+    stale_serves: prometheus::IntCounter,
 }
 
 impl LinkCache {
-    pub fn new(db: PgPool, click_param: &str) -> Self {
+    pub fn new(
+        db: PgPool,
+        click_param: &str,
+        lifetimes: Lifetimes,
+        stale_serves: prometheus::IntCounter,
+    ) -> Self {
         LinkCache {
-            slots: Slots::new(CAPACITY),
+            slots: Slots::new(CAPACITY, lifetimes),
             db,
             click_param: click_param.into(),
+            stale_serves,
         }
     }
 
     /// The link with this (normalised) slug, from memory when possible.
     pub async fn get(&self, slug: &str) -> Result<Entry, Arc<StorageError>> {
-        self.slots
+        let (entry, freshness) = self
+            .slots
             .get_or_load(slug, || async {
                 let link = links::find_by_slug(&self.db, slug).await?;
                 Ok(link.map(|l| Arc::new(CachedLink::new(l, &self.click_param))))
             })
-            .await
+            .await?;
+        if let Freshness::Stale(failed) = freshness {
+            self.stale_serves.inc();
+            if let Some(error) = failed {
+                tracing::warn!(%error, slug, "link reload failed; serving the cached copy");
+            }
+        }
+        Ok(entry)
     }
+}
+
+/// Whether a value came from memory or Postgres, or was served after its reload failed
+/// (with why, when this ask tried the reload).
+#[derive(Debug)]
+enum Freshness {
+    Fresh,
+    Stale(Option<Arc<StorageError>>),
 }
 
 impl Forgetful for LinkCache {
@@ -100,14 +147,17 @@ impl Forgetful for LinkCache {
         self.slots.forget(slug);
     }
 
+    /// Only expires: a change missed while disconnected is reloaded at once, but should
+    /// Postgres be away too, the copies are still there to serve stale.
     fn forget_all(&self) {
-        self.slots.forget_all();
+        self.slots.expire_all();
     }
 }
 
 /// Values by key, each for the TTL [`Expiring::ttl`] gives it, loaded once however many
-/// ask at the same time.
+/// ask at the same time, and kept `stale_for` longer for when a reload fails.
 struct Slots<V> {
+    lifetimes: Lifetimes,
     shards: Box<[RwLock<Shard<V>>]>,
     per_shard: usize,
     hasher: RandomState,
@@ -125,25 +175,31 @@ type Shard<V> = Map<Slot<V>>;
 struct Slot<V> {
     value: V,
     expires: Instant,
+    /// Until when the value may be served should a reload fail.
+    stale_until: Instant,
+    /// After a failed reload: when to try again; until then the stale value is served.
+    retry_at: Instant,
 }
 
 trait Expiring {
-    fn ttl(&self) -> Duration;
+    /// `None`: the cache's `fresh_for`.
+    fn ttl(&self) -> Option<Duration>;
 }
 
 impl Expiring for Entry {
-    fn ttl(&self) -> Duration {
+    fn ttl(&self) -> Option<Duration> {
         if self.is_some() {
-            POSITIVE_TTL
+            None
         } else {
-            NEGATIVE_TTL
+            Some(NEGATIVE_TTL)
         }
     }
 }
 
 impl<V: Clone + Expiring> Slots<V> {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, lifetimes: Lifetimes) -> Self {
         Slots {
+            lifetimes,
             shards: (0..SHARDS)
                 .map(|_| RwLock::new(HashMap::with_hasher(RandomState::default())))
                 .collect(),
@@ -154,26 +210,44 @@ impl<V: Clone + Expiring> Slots<V> {
         }
     }
 
-    async fn get_or_load<F, Fut>(&self, key: &str, load: F) -> Loaded<V>
+    async fn get_or_load<F, Fut>(
+        &self,
+        key: &str,
+        load: F,
+    ) -> Result<(V, Freshness), Arc<StorageError>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, StorageError>>,
     {
-        if let Some(value) = self.cached(key) {
-            return Ok(value);
-        }
+        let now = Instant::now();
+        let stale = match self.cached(key, now) {
+            Cached::Fresh(value) => return Ok((value, Freshness::Fresh)),
+            Cached::Stale { value, retry_at } if retry_at > now => {
+                return Ok((value, Freshness::Stale(None)));
+            }
+            Cached::Stale { value, .. } => Some(value),
+            Cached::Missing => None,
+        };
         let generation = self.generation.load(Ordering::Acquire);
         let cell = self.loading().entry(key.into()).or_default().clone();
-        cell.get_or_init(|| async {
-            let loaded = load().await.map_err(Arc::new);
-            if let Ok(value) = &loaded {
-                self.store(key, value.clone(), generation);
-            }
-            self.loading().remove(key);
-            loaded
-        })
-        .await
-        .clone()
+        let loaded = cell
+            .get_or_init(|| async {
+                let loaded = load().await.map_err(Arc::new);
+                match &loaded {
+                    Ok(value) => self.store(key, value.clone(), generation),
+                    // Those asking meanwhile are served the stale value without waiting.
+                    Err(_) => self.retry_later(key, Instant::now() + NEGATIVE_TTL),
+                }
+                self.loading().remove(key);
+                loaded
+            })
+            .await
+            .clone();
+        match (loaded, stale) {
+            (Ok(value), _) => Ok((value, Freshness::Fresh)),
+            (Err(error), Some(value)) => Ok((value, Freshness::Stale(Some(error)))),
+            (Err(error), None) => Err(error),
+        }
     }
 
     /// A panic while one of these locks was held cannot leave a map inconsistent, so a
@@ -195,10 +269,23 @@ impl<V: Clone + Expiring> Slots<V> {
         &self.shards[hash % SHARDS]
     }
 
-    fn cached(&self, key: &str) -> Option<V> {
+    fn cached(&self, key: &str, now: Instant) -> Cached<V> {
         let shard = self.reading(key);
-        let slot = shard.get(key)?;
-        (slot.expires > Instant::now()).then(|| slot.value.clone())
+        match shard.get(key) {
+            Some(slot) if slot.expires > now => Cached::Fresh(slot.value.clone()),
+            Some(slot) if slot.stale_until > now => Cached::Stale {
+                value: slot.value.clone(),
+                retry_at: slot.retry_at,
+            },
+            _ => Cached::Missing,
+        }
+    }
+
+    /// A stale value whose reload failed is served as it is until `at`.
+    fn retry_later(&self, key: &str, at: Instant) {
+        if let Some(slot) = self.writing(key).get_mut(key) {
+            slot.retry_at = at;
+        }
     }
 
     fn store(&self, key: &str, value: V, generation: u64) {
@@ -211,15 +298,24 @@ impl<V: Clone + Expiring> Slots<V> {
             return;
         }
         if shard.len() >= self.per_shard && !shard.contains_key(key) {
-            shard.retain(|_, slot| slot.expires > now);
+            shard.retain(|_, slot| slot.stale_until > now);
             let excess = (shard.len() + 1).saturating_sub(self.per_shard * 9 / 10);
             let victims: Vec<Box<str>> = shard.keys().take(excess).cloned().collect();
             for victim in victims {
                 shard.remove(&victim);
             }
         }
-        let expires = now + value.ttl();
-        shard.insert(key.into(), Slot { value, expires });
+        let expires = now + value.ttl().unwrap_or(self.lifetimes.fresh_for);
+        let stale_until = expires + self.lifetimes.stale_for;
+        shard.insert(
+            key.into(),
+            Slot {
+                value,
+                expires,
+                stale_until,
+                retry_at: expires,
+            },
+        );
     }
 
     fn forget(&self, key: &str) {
@@ -227,10 +323,15 @@ impl<V: Clone + Expiring> Slots<V> {
         self.writing(key).remove(key);
     }
 
-    fn forget_all(&self) {
+    /// Every value is reloaded on its next use, and still served stale should that fail.
+    fn expire_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        let now = Instant::now();
         for shard in self.shards.iter() {
-            write(shard).clear();
+            for slot in write(shard).values_mut() {
+                slot.expires = slot.expires.min(now);
+                slot.retry_at = slot.retry_at.min(now);
+            }
         }
     }
 
@@ -238,6 +339,12 @@ impl<V: Clone + Expiring> Slots<V> {
     fn len(&self) -> usize {
         self.shards.iter().map(|shard| read(shard).len()).sum()
     }
+}
+
+enum Cached<V> {
+    Fresh(V),
+    Stale { value: V, retry_at: Instant },
+    Missing,
 }
 
 /// Poisoned locks are used as they are (see [`Slots::loading`]).
@@ -259,9 +366,35 @@ mod tests {
     struct Value(u32);
 
     impl Expiring for Value {
-        fn ttl(&self) -> Duration {
-            Duration::from_millis(u64::from(self.0))
+        fn ttl(&self) -> Option<Duration> {
+            Some(Duration::from_millis(u64::from(self.0)))
         }
+    }
+
+    /// Kept stale for `stale_ms` after their TTL.
+    fn slots(capacity: usize, stale_ms: u64) -> Slots<Value> {
+        Slots::new(
+            capacity,
+            Lifetimes {
+                fresh_for: Duration::from_secs(60),
+                stale_for: Duration::from_millis(stale_ms),
+            },
+        )
+    }
+
+    fn value(got: &Result<(Value, Freshness), Arc<StorageError>>) -> Option<Value> {
+        got.as_ref().ok().map(|(v, _)| v.clone())
+    }
+
+    fn cached_fresh(slots: &Slots<Value>, key: &str) -> Option<Value> {
+        match slots.cached(key, Instant::now()) {
+            Cached::Fresh(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    async fn failing() -> Result<Value, StorageError> {
+        Err(StorageError::Database(sqlx::Error::PoolTimedOut))
     }
 
     async fn load_counted(loads: &AtomicUsize, value: u32) -> Result<Value, StorageError> {
@@ -272,33 +405,33 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_share_one_load_and_hits_load_nothing() {
-        let slots = Slots::new(100);
+        let slots = slots(100, 0);
         let loads = AtomicUsize::new(0);
         let askers = (0..8).map(|_| slots.get_or_load("a", || load_counted(&loads, 60_000)));
         let got = futures_util::future::join_all(askers).await;
-        assert!(got.iter().all(|v| v.as_ref().ok() == Some(&Value(60_000))));
+        assert!(got.iter().all(|v| value(v) == Some(Value(60_000))));
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         let again = slots.get_or_load("a", || load_counted(&loads, 1)).await;
-        assert_eq!(again.ok(), Some(Value(60_000)));
+        assert_eq!(value(&again), Some(Value(60_000)));
         assert_eq!(loads.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn values_expire_after_their_ttl() {
-        let slots = Slots::new(100);
+        let slots = slots(100, 0);
         let loads = AtomicUsize::new(0);
         let _ = slots.get_or_load("a", || load_counted(&loads, 30)).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         let again = slots
             .get_or_load("a", || load_counted(&loads, 60_000))
             .await;
-        assert_eq!(again.ok(), Some(Value(60_000)));
+        assert_eq!(value(&again), Some(Value(60_000)));
         assert_eq!(loads.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
     async fn a_load_overtaken_by_a_forget_is_not_kept() {
-        let slots = Slots::new(100);
+        let slots = slots(100, 0);
         let loads = AtomicUsize::new(0);
         let stale = slots.get_or_load("a", || load_counted(&loads, 60_000));
         let forget = async {
@@ -306,35 +439,31 @@ mod tests {
             slots.forget("a");
         };
         let (stale, ()) = tokio::join!(stale, forget);
-        assert_eq!(stale.ok(), Some(Value(60_000)));
+        assert_eq!(value(&stale), Some(Value(60_000)));
         assert!(
-            slots.cached("a").is_none(),
+            cached_fresh(&slots, "a").is_none(),
             "a value read before the forget was kept"
         );
         let fresh = slots
             .get_or_load("a", || load_counted(&loads, 50_000))
             .await;
-        assert_eq!(fresh.ok(), Some(Value(50_000)));
-        assert_eq!(slots.cached("a"), Some(Value(50_000)));
+        assert_eq!(value(&fresh), Some(Value(50_000)));
+        assert_eq!(cached_fresh(&slots, "a"), Some(Value(50_000)));
     }
 
     #[tokio::test]
     async fn failed_loads_are_not_kept() {
-        let slots: Slots<Value> = Slots::new(100);
-        let failed = slots
-            .get_or_load("a", || async {
-                Err(StorageError::Database(sqlx::Error::PoolTimedOut))
-            })
-            .await;
+        let slots = slots(100, 0);
+        let failed = slots.get_or_load("a", failing).await;
         assert!(failed.is_err());
-        assert!(slots.cached("a").is_none());
+        assert!(cached_fresh(&slots, "a").is_none());
         assert!(slots.loading.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn a_full_cache_makes_room_instead_of_growing() {
         let capacity = SHARDS * 4;
-        let slots = Slots::new(capacity);
+        let slots = slots(capacity, 0);
         for key in 0..capacity * 10 {
             let _ = slots
                 .get_or_load(&key.to_string(), || async { Ok(Value(60_000)) })
@@ -342,6 +471,35 @@ mod tests {
         }
         assert!(slots.len() <= capacity, "{} entries", slots.len());
         let newest = (capacity * 10 - 1).to_string();
-        assert_eq!(slots.cached(&newest), Some(Value(60_000)));
+        assert_eq!(cached_fresh(&slots, &newest), Some(Value(60_000)));
+    }
+
+    #[tokio::test]
+    async fn an_expired_value_whose_reload_fails_is_served_stale_until_its_window_ends() {
+        // Given a value past its TTL, still within its stale window
+        let slots = slots(100, 200);
+        let loads = AtomicUsize::new(0);
+        let _ = slots.get_or_load("a", || load_counted(&loads, 10)).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+
+        // When its reload fails, the old value is served, said to be stale
+        let got = slots.get_or_load("a", failing).await;
+        assert_eq!(value(&got), Some(Value(10)));
+        assert!(matches!(got, Ok((_, Freshness::Stale(_)))));
+
+        // And the next asks within the retry interval do not try again
+        let tried = AtomicUsize::new(0);
+        let again = slots
+            .get_or_load("a", || async {
+                tried.fetch_add(1, Ordering::SeqCst);
+                failing().await
+            })
+            .await;
+        assert_eq!(value(&again), Some(Value(10)));
+        assert_eq!(tried.load(Ordering::SeqCst), 0);
+
+        // And once the stale window is over, a failed load is an error
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(slots.get_or_load("a", failing).await.is_err());
     }
 }

@@ -15,6 +15,7 @@ mod helpers;
 mod influencers;
 mod links;
 mod outage;
+mod postgres_outage;
 mod posts_and_costs;
 mod reattribution;
 mod redirect;
