@@ -20,6 +20,11 @@ pub struct Settings {
     /// The base of every short URL handed out (`{public_url}/{slug}`).
     pub public_url: Url,
     pub trusted_proxies: Vec<IpNet>,
+    /// Failed look-ups (unknown slugs, bad API keys) a minute per address before `429`;
+    /// 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// Whether loopback addresses are limited too (they are exempt by default).
+    pub rate_limit_loopback: bool,
     pub geoip_db: Option<PathBuf>,
     pub bootstrap_admin_key: Option<String>,
     pub max_body_bytes: usize,
@@ -148,6 +153,18 @@ impl Settings {
             })?
             .unwrap_or_default();
 
+        let rate_limit_loopback = match get("ATTRIB_RATE_LIMIT_LOOPBACK").unwrap_or("false") {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(ConfigError {
+                    var: "ATTRIB_RATE_LIMIT_LOOPBACK",
+                    value: other.to_owned(),
+                    reason: "expected true or false".into(),
+                })
+            }
+        };
+
         let geoip_db = get("ATTRIB_GEOIP_DB").map(PathBuf::from);
         if let Some(path) = &geoip_db {
             crate::enrich::geo::check_database(path).map_err(|reason| ConfigError {
@@ -230,6 +247,13 @@ impl Settings {
             listen,
             public_url,
             trusted_proxies,
+            rate_limit_per_minute: parse_number(
+                vars,
+                "ATTRIB_RATE_LIMIT_PER_MINUTE",
+                60,
+                0..=1_000_000,
+            )?,
+            rate_limit_loopback,
             geoip_db,
             bootstrap_admin_key,
             max_body_bytes: parse_number(
@@ -429,6 +453,8 @@ mod tests {
             ("ATTRIB_INGEST_NICE", "20"),
             ("ATTRIB_INGEST_GATHER_MS", "1001"),
             ("ATTRIB_ENV", "staging"),
+            ("ATTRIB_RATE_LIMIT_PER_MINUTE", "-1"),
+            ("ATTRIB_RATE_LIMIT_LOOPBACK", "yes"),
         ] {
             let err = Settings::from_map(&vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);

@@ -15,6 +15,7 @@ mod influencers;
 mod links;
 mod outage;
 mod posts_and_costs;
+mod rate_limit;
 mod reattribution;
 mod redirect;
 mod reports;
