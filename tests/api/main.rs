@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod auth;
+mod caches;
 mod campaigns;
 mod checkout;
 mod cli;
