@@ -20,6 +20,11 @@ pub struct Settings {
     /// The base of every short URL handed out (`{public_url}/{slug}`).
     pub public_url: Url,
     pub trusted_proxies: Vec<IpNet>,
+    /// Failed look-ups (unknown slugs, bad API keys) a minute per address before `429`;
+    /// 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// Whether loopback addresses are limited too (they are exempt by default).
+    pub rate_limit_loopback: bool,
     pub geoip_db: Option<PathBuf>,
     pub bootstrap_admin_key: Option<String>,
     pub max_body_bytes: usize,
@@ -28,6 +33,8 @@ pub struct Settings {
     pub log_filter: String,
     /// Signs click ids; every process of a deployment must share it.
     pub click_secret: String,
+    /// Where this runs: production refuses settings that are only fit for a laptop.
+    pub env: Environment,
     /// The query parameter that carries the click id to the destination.
     pub click_id_param: String,
     /// Number of event stream shards.
@@ -63,8 +70,16 @@ pub struct Settings {
     pub link_stale_seconds: u64,
 }
 
-/// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning.
+/// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning, and
+/// refused with `ATTRIB_ENV=production` (anyone could forge click ids signed with it).
 pub const DEVELOPMENT_CLICK_SECRET: &str = "attrib-development-click-secret-change-me";
+
+/// `ATTRIB_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {var}={value:?}: {reason}")]
@@ -149,6 +164,18 @@ impl Settings {
             })?
             .unwrap_or_default();
 
+        let rate_limit_loopback = match get("ATTRIB_RATE_LIMIT_LOOPBACK").unwrap_or("false") {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(ConfigError {
+                    var: "ATTRIB_RATE_LIMIT_LOOPBACK",
+                    value: other.to_owned(),
+                    reason: "expected true or false".into(),
+                })
+            }
+        };
+
         let geoip_db = get("ATTRIB_GEOIP_DB").map(PathBuf::from);
         if let Some(path) = &geoip_db {
             crate::enrich::geo::check_database(path).map_err(|reason| ConfigError {
@@ -182,6 +209,26 @@ impl Settings {
                 var: "ATTRIB_CLICK_SECRET",
                 value: "[redacted]".into(),
                 reason: "must be at least 32 characters".into(),
+            });
+        }
+        let env = match get("ATTRIB_ENV").unwrap_or("development") {
+            "development" => Environment::Development,
+            "production" => Environment::Production,
+            other => {
+                return Err(ConfigError {
+                    var: "ATTRIB_ENV",
+                    value: other.to_owned(),
+                    reason: "expected development or production".into(),
+                })
+            }
+        };
+        if env == Environment::Production && click_secret == DEVELOPMENT_CLICK_SECRET {
+            return Err(ConfigError {
+                var: "ATTRIB_CLICK_SECRET",
+                value: "[redacted]".into(),
+                reason: "is unset or the published development key, which ATTRIB_ENV=production \
+                         refuses: anyone could sign click ids with it"
+                    .into(),
             });
         }
         let click_id_param = get("ATTRIB_CLICK_ID_PARAM").unwrap_or("atid").to_owned();
@@ -227,6 +274,13 @@ impl Settings {
             listen,
             public_url,
             trusted_proxies,
+            rate_limit_per_minute: parse_number(
+                vars,
+                "ATTRIB_RATE_LIMIT_PER_MINUTE",
+                60,
+                0..=1_000_000,
+            )?,
+            rate_limit_loopback,
             geoip_db,
             bootstrap_admin_key,
             max_body_bytes: parse_number(
@@ -238,6 +292,7 @@ impl Settings {
             http_workers: parse_number(vars, "ATTRIB_HTTP_WORKERS", 0, 0..=256)?,
             log_filter,
             click_secret,
+            env,
             click_id_param,
             stream_shards: parse_number(vars, "ATTRIB_STREAM_SHARDS", 4, 1..=256)?,
             spool_dir: PathBuf::from(get("ATTRIB_SPOOL_DIR").unwrap_or("spool")),
@@ -407,6 +462,7 @@ impl fmt::Debug for Settings {
             .field("http_workers", &self.http_workers)
             .field("log_filter", &self.log_filter)
             .field("click_secret", &"[redacted]")
+            .field("env", &self.env)
             .field("click_id_param", &self.click_id_param)
             .field("stream_shards", &self.stream_shards)
             .field("spool_dir", &self.spool_dir)
@@ -468,6 +524,9 @@ mod tests {
             ("ATTRIB_SPOOL_MAX_BYTES", "1023"),
             ("ATTRIB_INGEST_NICE", "20"),
             ("ATTRIB_INGEST_GATHER_MS", "1001"),
+            ("ATTRIB_ENV", "staging"),
+            ("ATTRIB_RATE_LIMIT_PER_MINUTE", "-1"),
+            ("ATTRIB_RATE_LIMIT_LOOPBACK", "yes"),
         ] {
             let err = Settings::from_map(&vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);
@@ -484,6 +543,27 @@ mod tests {
         assert_eq!(named.worker_name, "ingest-2");
         let err = Settings::from_map(&vars(&[("ATTRIB_WORKER_NAME", "a b")])).unwrap_err();
         assert_eq!(err.var, "ATTRIB_WORKER_NAME");
+    }
+
+    #[test]
+    fn production_refuses_the_development_click_secret() {
+        for set_to_it in [None, Some(DEVELOPMENT_CLICK_SECRET)] {
+            let mut given = vec![("ATTRIB_ENV", "production")];
+            given.extend(set_to_it.map(|secret| ("ATTRIB_CLICK_SECRET", secret)));
+            let err = Settings::from_map(&vars(&given)).unwrap_err();
+            assert_eq!(err.var, "ATTRIB_CLICK_SECRET");
+            assert!(err.to_string().contains("ATTRIB_ENV=production"), "{err}");
+        }
+        let own = "a-production-secret-of-forty-characters!";
+        let settings = Settings::from_map(&vars(&[
+            ("ATTRIB_ENV", "production"),
+            ("ATTRIB_CLICK_SECRET", own),
+        ]))
+        .expect("production with its own secret starts");
+        assert_eq!(settings.env, Environment::Production);
+        let development = Settings::from_map(&HashMap::new()).expect("development default");
+        assert_eq!(development.env, Environment::Development);
+        assert_eq!(development.click_secret, DEVELOPMENT_CLICK_SECRET);
     }
 
     #[test]

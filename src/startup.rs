@@ -45,6 +45,19 @@ async fn expire_holds_every(db: PgPool, interval: std::time::Duration) {
     }
 }
 
+/// Keeps the rate limiter's memory to the addresses that failed in the last minute, for
+/// as long as the application that owns it lives.
+async fn forget_idle_addresses(limiter: std::sync::Weak<http::rate_limit::MissLimiter>) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        ticks.tick().await;
+        let Some(limiter) = limiter.upgrade() else {
+            return;
+        };
+        limiter.forget_idle();
+    }
+}
+
 /// What every request handler can reach.
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -60,6 +73,8 @@ pub struct AppState {
     pub redeemer: storage::redeemer::Redeemer,
     pub api_keys: Arc<http::key_cache::KeyCache>,
     pub code_terms: Arc<storage::code_terms::CodeTermsCache>,
+    /// Per-address limits on unknown slugs and failed key look-ups.
+    pub misses: Arc<http::rate_limit::MissLimiter>,
 }
 
 pub struct Application {
@@ -126,6 +141,12 @@ impl Application {
             redis.clone(),
         ));
         tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
+        let misses = Arc::new(http::rate_limit::MissLimiter::new(
+            settings.rate_limit_per_minute,
+            settings.rate_limit_loopback,
+            settings.trusted_proxies.clone(),
+        ));
+        tokio::spawn(forget_idle_addresses(Arc::downgrade(&misses)));
         tokio::spawn(crate::pipeline::outbox::run(
             db.clone(),
             redis.clone(),
@@ -159,6 +180,7 @@ impl Application {
             redeemer,
             api_keys,
             code_terms,
+            misses,
         });
         let mut server = HttpServer::new(move || {
             App::new()

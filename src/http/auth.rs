@@ -7,7 +7,7 @@
 use actix_web::{
     body::MessageBody,
     dev::{Payload, ServiceRequest, ServiceResponse},
-    http::header,
+    http::{header, StatusCode},
     middleware::Next,
     web, FromRequest, HttpMessage, HttpRequest,
 };
@@ -35,7 +35,21 @@ pub async fn authenticate(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::internal("application state missing"))?;
-    let secret = bearer_token(req.request())?;
+    let caller = match caller_of(&state, req.request()).await {
+        Ok(caller) => caller,
+        // Each 401 counts against the address; past the limit it is a 429 instead.
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            state.misses.count(req.request())?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    req.extensions_mut().insert(caller);
+    next.call(req).await
+}
+
+async fn caller_of(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {
+    let secret = bearer_token(req)?;
     let cached = state
         .api_keys
         .get(auth::prefix_of(&secret))
@@ -48,10 +62,10 @@ pub async fn authenticate(
         Some(key) if auth::hash_matches(&secret, &key.row.secret_hash) => {
             (&key.row, key.due_for_touch(chrono::Utc::now().timestamp()))
         }
-        _ => return Err(ApiError::unauthorized("unknown API key").into()),
+        _ => return Err(ApiError::unauthorized("unknown API key")),
     };
     if row.revoked_at.is_some() {
-        return Err(ApiError::unauthorized("this API key has been revoked").into());
+        return Err(ApiError::unauthorized("this API key has been revoked"));
     }
     let scope = Scope::parse(&row.scope).ok_or_else(|| {
         ApiError::internal(format!("API key {} has scope {:?}", row.id, row.scope))
@@ -65,11 +79,10 @@ pub async fn authenticate(
             }
         });
     }
-    req.extensions_mut().insert(Caller {
+    Ok(Caller {
         key_id: row.id,
         scope,
-    });
-    next.call(req).await
+    })
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {

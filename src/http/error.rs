@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<&'static str>,
+    /// Seconds, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -53,6 +56,18 @@ impl ApiError {
 
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    /// Too many failed look-ups from one address ([`super::rate_limit`]).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let seconds = super::rate_limit::retry_after_seconds(wait);
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many unknown links or API keys from this address; retry in {seconds} s"),
+        );
+        err.retry_after = Some(seconds);
+        err
     }
 
     /// Logs `cause` and hides it from the client.
@@ -102,7 +117,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+        }
+        response.json(Body {
             error: Detail {
                 code: self.code,
                 message: &self.message,

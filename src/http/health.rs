@@ -46,10 +46,23 @@ async fn postgres_ok(state: &AppState) -> bool {
     matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(1)))
 }
 
+/// Over the process's shared connection: a probe every few seconds from each load
+/// balancer must not cost Redis a connection each.
 async fn redis_ok(state: &AppState) -> bool {
+    let ping = || async {
+        let mut conn = state.redis_commands.connection().await?;
+        let pong = redis::cmd("PING").query_async::<String>(&mut conn).await;
+        if pong.is_err() {
+            state.redis_commands.forget().await;
+        }
+        pong
+    };
+    // Once more on a new connection, so a Redis restart does not fail one probe.
     let probe = async {
-        let mut conn = state.redis.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
+        match ping().await {
+            Ok(pong) => Ok(pong),
+            Err(_) => ping().await,
+        }
     };
     matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(ref pong)) if pong == "PONG")
 }

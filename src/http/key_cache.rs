@@ -3,7 +3,10 @@
 //!
 //! Entries expire after [`TTL`]; revoking a key drops it at once in the revoking process
 //! and, through the key-change channel ([`crate::pipeline::changes`]), in every other one.
-//! Use is still recorded in the database at most once a minute per key and process.
+//! A look-up that read the key before it was revoked does not store it after the drop
+//! ([`GuardedCache`]), so a revoked key cannot come back for a TTL. Unknown prefixes are
+//! kept too, so guessing costs one query per prefix. Use is still recorded in the database
+//! at most once a minute per key and process.
 
 use std::{
     sync::{
@@ -13,13 +16,13 @@ use std::{
     time::Duration,
 };
 
-use moka::future::Cache;
 use sqlx::PgPool;
 
 use crate::{
     pipeline::changes::Forgetful,
     storage::{
         api_keys::{self, ApiKeyRow},
+        guarded_cache::GuardedCache,
         StorageError,
     },
 };
@@ -48,49 +51,45 @@ impl CachedKey {
 }
 
 pub struct KeyCache {
-    entries: Cache<String, Option<Arc<CachedKey>>>,
+    entries: GuardedCache<Option<Arc<CachedKey>>>,
     db: PgPool,
 }
 
 impl KeyCache {
     pub fn new(db: PgPool) -> Self {
         KeyCache {
-            entries: Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(TTL)
-                .build(),
+            entries: GuardedCache::new(CAPACITY, TTL),
             db,
         }
     }
 
     /// The key with this prefix, if any.
     pub async fn get(&self, prefix: &str) -> Result<Option<Arc<CachedKey>>, Arc<StorageError>> {
-        if let Some(entry) = self.entries.get(prefix).await {
-            return Ok(entry);
-        }
-        let db = self.db.clone();
-        let owned = prefix.to_owned();
         self.entries
-            .try_get_with(prefix.to_owned(), async move {
-                let row = api_keys::find_by_prefix(&db, &owned).await?;
-                Ok(row.map(|row| {
-                    let touched = row.last_used_at.map_or(0, |t| t.timestamp());
-                    Arc::new(CachedKey {
-                        row,
-                        touched: AtomicI64::new(touched),
-                    })
-                }))
-            })
+            .get_or_load(
+                prefix,
+                |_| true,
+                || async {
+                    let row = api_keys::find_by_prefix(&self.db, prefix).await?;
+                    Ok(row.map(|row| {
+                        let touched = row.last_used_at.map_or(0, |t| t.timestamp());
+                        Arc::new(CachedKey {
+                            row,
+                            touched: AtomicI64::new(touched),
+                        })
+                    }))
+                },
+            )
             .await
     }
 }
 
 impl Forgetful for KeyCache {
     async fn forget(&self, prefix: &str) {
-        self.entries.invalidate(prefix).await;
+        self.entries.forget(prefix);
     }
 
     fn forget_all(&self) {
-        self.entries.invalidate_all();
+        self.entries.forget_all();
     }
 }

@@ -16,6 +16,7 @@ pub mod health;
 pub mod ingest_lag;
 pub mod key_cache;
 pub mod pagination;
+pub mod rate_limit;
 pub mod reports;
 pub mod wire;
 

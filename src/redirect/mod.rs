@@ -48,7 +48,7 @@ pub async fn follow(
     };
     let cached = match state.links.get(slug.as_str()).await {
         Ok(Some(cached)) => cached,
-        Ok(None) => return ApiError::not_found("link").error_response(),
+        Ok(None) => return state.misses.not_found(&req, "link"),
         Err(e) => {
             tracing::error!(error = %e, "link lookup failed");
             return ApiError::unavailable("link_lookup_failed", "try again shortly")

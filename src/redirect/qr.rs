@@ -1,7 +1,7 @@
 //! `GET /{slug}/qr.svg` and `/{slug}/qr.png`: a QR code of the short URL with `?qr=1`, so
 //! scans are told apart from taps in the click data.
 
-use actix_web::{http::header, web, HttpResponse, ResponseError};
+use actix_web::{http::header, web, HttpRequest, HttpResponse, ResponseError};
 use qrcode::{render::svg, Color, EcLevel, QrCode};
 
 use crate::{domain::slug::LinkSlug, http::error::ApiError, startup::AppState};
@@ -10,14 +10,18 @@ use crate::{domain::slug::LinkSlug, http::error::ApiError, startup::AppState};
 const PNG_SCALE: usize = 8;
 const QUIET_ZONE: usize = 4;
 
-pub async fn image(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+pub async fn image(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
     let (slug, format) = path.into_inner();
     let Ok(slug) = LinkSlug::parse(&slug) else {
         return ApiError::not_found("link").error_response();
     };
     match state.links.get(slug.as_str()).await {
         Ok(Some(_)) => {}
-        Ok(None) => return ApiError::not_found("link").error_response(),
+        Ok(None) => return state.misses.not_found(&req, "link"),
         Err(e) => {
             tracing::error!(error = %e, "link lookup failed");
             return ApiError::unavailable("link_lookup_failed", "try again shortly")

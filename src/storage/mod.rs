@@ -12,6 +12,7 @@ pub mod codes;
 pub mod conversions;
 pub mod costs;
 pub mod enrollments;
+pub mod guarded_cache;
 pub mod influencers;
 pub mod links;
 pub mod posts;

@@ -51,6 +51,9 @@ pub enum Decided {
     },
     CustomerLimitReached,
     UsageLimitReached,
+    /// Disabled since the caller read its terms (from a cache, or before a change made in
+    /// the database directly).
+    CodeInactive,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +161,7 @@ async fn decide(db: &PgPool, batch: &[Job]) -> Result<Vec<Decided>, StorageError
             ("duplicate", Some(id), _) => Some(Decided::Duplicate { id }),
             ("customer_limit_reached", _, _) => Some(Decided::CustomerLimitReached),
             ("usage_limit_reached", _, _) => Some(Decided::UsageLimitReached),
+            ("code_inactive", _, _) => Some(Decided::CodeInactive),
             _ => None,
         };
         let Some(decided) = decided else {

@@ -2,7 +2,7 @@
 //! usage slots.
 //!
 //! [`redeem`] takes the code's terms (from the in-process [`CodeTermsCache`]), applies them, and hands the decision to the database
-//! function `redeem_codes` (migration 6), batched with concurrent redemptions by the
+//! function `redeem_codes` (migrations 6 and 14), batched with concurrent redemptions by the
 //! [`Redeemer`]: one statement and one transaction for the whole batch. Within it the
 //! code's row is locked and its limit checked against its count plus what the batch took;
 //! an order that already has a redemption is a duplicate (a concurrent one waits for the
@@ -244,6 +244,7 @@ pub async fn redeem(
         Decided::UsageLimitReached => {
             return Err(RedeemError::Rejected(Rejection::UsageLimitReached))
         }
+        Decided::CodeInactive => return Err(RedeemError::Rejected(Rejection::CodeInactive)),
     };
     Ok(Redeemed::Created(RedemptionRow {
         id,

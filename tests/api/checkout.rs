@@ -189,6 +189,43 @@ async fn every_rejection_reason_is_reported_by_validate_and_by_redeem() {
 }
 
 #[tokio::test]
+async fn a_code_disabled_after_its_terms_were_read_is_inactive_not_used_up() {
+    let shop = Shop::open().await;
+    shop.code("PATCHED", json!({})).await;
+    shop.code("INDB", json!({})).await;
+    // Given both codes' terms in the process's cache, from a first redemption each
+    for code in ["PATCHED", "INDB"] {
+        let first = shop.redeem(order(code, &format!("{code}-1"), 5000)).await;
+        assert_eq!(first.status, 201, "{}", first.body);
+    }
+
+    // When one is disabled through the API and the other in the database, behind the cache
+    shop.app
+        .patch("/v1/codes/PATCHED", json!({"enabled": false}))
+        .await
+        .assert_status(200);
+    sqlx::query("UPDATE promo_codes SET enabled = false WHERE code = 'INDB'")
+        .execute(&shop.app.db)
+        .await
+        .unwrap();
+
+    // Then both are inactive, to validation and to redemption, and nothing is taken
+    for code in ["PATCHED", "INDB"] {
+        let verdict = shop
+            .validate(code, json!({"subtotal_minor": 5000, "currency": "EUR"}))
+            .await;
+        assert_eq!(verdict.body["reason"], "code_inactive", "{code}");
+        shop.redeem(order(code, &format!("{code}-2"), 5000))
+            .await
+            .rejected(422, "code_inactive");
+        assert_eq!(shop.redemptions_of(code).await, 1, "{code}");
+        // while the order redeemed before still replays
+        let again = shop.redeem(order(code, &format!("{code}-1"), 5000)).await;
+        assert_eq!((again.status, again.replayed), (200, true), "{code}");
+    }
+}
+
+#[tokio::test]
 async fn a_committed_redemption_carries_its_discount_and_takes_a_slot() {
     let shop = Shop::open().await;
     shop.code(

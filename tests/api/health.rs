@@ -1,4 +1,7 @@
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::{
+    helpers::{spawn_app, spawn_app_with},
+    outage::OwnedRedis,
+};
 use reqwest::Method;
 
 #[tokio::test]
@@ -15,6 +18,43 @@ async fn readyz_reports_postgres_and_redis_reachable() {
     let body = reply.assert_status(200);
     assert_eq!(body["postgres"], "ok");
     assert_eq!(body["redis"], "ok");
+}
+
+/// Connections Redis has accepted since it started.
+async fn connections_received(redis_url: &str) -> u64 {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("total_connections_received in INFO stats")
+}
+
+#[tokio::test]
+async fn readyz_reuses_its_redis_connection() {
+    // Given an app on a Redis of this test's own, probed once
+    let redis = OwnedRedis::start();
+    let app = spawn_app_with(&[("ATTRIB_REDIS_URL", &redis.url())]).await;
+    app.send(Method::GET, "/readyz", None, None)
+        .await
+        .assert_status(200);
+    let before = connections_received(&redis.url()).await;
+
+    // When the probe runs many more times
+    for _ in 0..20 {
+        app.send(Method::GET, "/readyz", None, None)
+            .await
+            .assert_status(200);
+    }
+
+    // Then Redis saw no new connection for them (one is this test's own count)
+    let opened = connections_received(&redis.url()).await - before;
+    assert!(opened <= 2, "{opened} connections for 20 probes");
 }
 
 #[tokio::test]

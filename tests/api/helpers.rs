@@ -2,7 +2,7 @@
 //! migrated template) and its own Redis key prefix, so every test runs in parallel with
 //! the others and sees only its own data.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::Path};
 
 use attrib::{
     auth::{self, Scope},
@@ -23,6 +23,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_key: String,
     pub db: PgPool,
+    /// The app's spool directory, removed with the app so a suite run leaves none behind.
+    _spool: tempfile::TempDir,
 }
 
 pub struct Reply {
@@ -143,10 +145,9 @@ pub async fn fresh_database() -> String {
     format!("{}/{name}", server_base())
 }
 
-pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
+pub fn test_settings(database_url: &str, spool: &Path, extra: &[(&str, &str)]) -> Settings {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("attrib_test:{id}:");
-    let spool = std::env::temp_dir().join(format!("attrib-test-spool-{id}"));
     let mut vars: HashMap<String, String> = [
         ("ATTRIB_DATABASE_URL", database_url.to_owned()),
         ("ATTRIB_REDIS_URL", redis_url()),
@@ -179,7 +180,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 
 /// Starts an application on an existing database (e.g. to restart one).
 pub async fn spawn_app_on(database_url: &str, extra: &[(&str, &str)]) -> TestApp {
-    let settings = test_settings(database_url, extra);
+    let spool = tempfile::Builder::new()
+        .prefix("attrib-test-spool-")
+        .tempdir()
+        .expect("spool directory");
+    let settings = test_settings(database_url, spool.path(), extra);
     let app = Application::build(settings.clone())
         .await
         .expect("application builds");
@@ -197,6 +202,7 @@ pub async fn spawn_app_on(database_url: &str, extra: &[(&str, &str)]) -> TestApp
             .expect("HTTP client"),
         admin_key,
         db,
+        _spool: spool,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod auth;
+mod caches;
 mod campaigns;
 mod checkout;
 mod cli;
@@ -17,6 +18,7 @@ mod links;
 mod outage;
 mod postgres_outage;
 mod posts_and_costs;
+mod rate_limit;
 mod reattribution;
 mod redirect;
 mod reports;

@@ -18,7 +18,7 @@ use crate::helpers::{
 };
 
 /// A Redis server of this test's own, on a free port, stopped when dropped.
-struct OwnedRedis {
+pub(crate) struct OwnedRedis {
     port: u16,
     child: Option<Child>,
 }
@@ -39,7 +39,7 @@ impl OwnedRedis {
         redis
     }
 
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -48,7 +48,7 @@ impl OwnedRedis {
         Self::start_on(port)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
