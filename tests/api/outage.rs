@@ -21,19 +21,26 @@ use crate::helpers::{
 pub(crate) struct OwnedRedis {
     port: u16,
     child: Option<Child>,
+    /// Its working directory: whatever it writes (an append-only file a test turns on)
+    /// goes there, and is removed with it.
+    _dir: tempfile::TempDir,
 }
 
 impl OwnedRedis {
     fn start_on(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/services.sh installs it)");
         let redis = OwnedRedis {
             port,
             child: Some(child),
+            _dir: dir,
         };
         redis.wait_until_up();
         redis
