@@ -35,6 +35,8 @@ pub struct Settings {
     pub click_secret: String,
     /// Where this runs: production refuses settings that are only fit for a laptop.
     pub env: Environment,
+    /// Keys the cookieless visitor id; `None`: a key derived from the click secret.
+    pub visitor_secret: Option<String>,
     /// The query parameter that carries the click id to the destination.
     pub click_id_param: String,
     /// Number of event stream shards.
@@ -231,6 +233,14 @@ impl Settings {
                     .into(),
             });
         }
+        let visitor_secret = get("ATTRIB_VISITOR_SECRET").map(str::to_owned);
+        if visitor_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(ConfigError {
+                var: "ATTRIB_VISITOR_SECRET",
+                value: "[redacted]".into(),
+                reason: "must be at least 32 characters".into(),
+            });
+        }
         let click_id_param = get("ATTRIB_CLICK_ID_PARAM").unwrap_or("atid").to_owned();
         let param_ok = !click_id_param.is_empty()
             && click_id_param.len() <= 32
@@ -292,6 +302,7 @@ impl Settings {
             http_workers: parse_number(vars, "ATTRIB_HTTP_WORKERS", 0, 0..=256)?,
             log_filter,
             click_secret,
+            visitor_secret,
             env,
             click_id_param,
             stream_shards: parse_number(vars, "ATTRIB_STREAM_SHARDS", 4, 1..=256)?,
@@ -462,6 +473,10 @@ impl fmt::Debug for Settings {
             .field("http_workers", &self.http_workers)
             .field("log_filter", &self.log_filter)
             .field("click_secret", &"[redacted]")
+            .field(
+                "visitor_secret",
+                &self.visitor_secret.as_ref().map(|_| "[redacted]"),
+            )
             .field("env", &self.env)
             .field("click_id_param", &self.click_id_param)
             .field("stream_shards", &self.stream_shards)

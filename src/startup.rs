@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use crate::{
     auth,
     config::{Settings, DEVELOPMENT_CLICK_SECRET},
-    domain::click_id::ClickSigner,
+    domain::{click_id::ClickSigner, visitor::VisitorKey},
     enrich::geo::GeoIp,
     http,
     metrics::Metrics,
@@ -66,6 +66,8 @@ pub struct AppState {
     pub keys: Keys,
     pub links: Arc<LinkCache>,
     pub signer: ClickSigner,
+    /// Keys the cookieless visitor id.
+    pub visitor_key: VisitorKey,
     pub geoip: Option<Arc<GeoIp>>,
     pub redis_commands: SharedConnection,
     pub metrics: Arc<Metrics>,
@@ -163,6 +165,10 @@ impl Application {
             None => None,
         };
         let signer = ClickSigner::new(settings.click_secret.as_bytes());
+        let visitor_key = match &settings.visitor_secret {
+            Some(secret) => VisitorKey::new(secret.as_bytes()),
+            None => VisitorKey::derived_from(settings.click_secret.as_bytes()),
+        };
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -175,6 +181,7 @@ impl Application {
             keys,
             links,
             signer,
+            visitor_key,
             geoip,
             metrics: metrics.clone(),
             redeemer,

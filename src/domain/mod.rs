@@ -17,6 +17,7 @@ pub mod slug;
 pub mod text;
 pub mod time;
 pub mod url;
+pub mod visitor;
 
 /// Why a client-supplied value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

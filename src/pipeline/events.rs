@@ -41,7 +41,7 @@ pub struct ClickEvent {
     pub id: String,
     pub link_id: i64,
     pub at: DateTime<Utc>,
-    /// First-party cookie of the short domain, else a hash of address, agent and day.
+    /// First-party cookie of the short domain, else a keyed hash of address, agent and day (`domain::visitor`).
     pub visitor: String,
     /// For enrichment only; the worker stores a truncated prefix, never this.
     pub ip: Option<String>,

@@ -13,17 +13,16 @@ pub mod cache;
 use cache::CachedLink;
 pub mod qr;
 
-use std::{fmt::Write, net::IpAddr};
+use std::net::IpAddr;
 
 use actix_web::{
     http::{header, Method, StatusCode},
     web, HttpRequest, HttpResponse, ResponseError,
 };
-use chrono::{NaiveDate, Utc};
-use sha2::{Digest, Sha256};
+use chrono::Utc;
 
 use crate::{
-    domain::{destination, device, link::Rule, slug::LinkSlug},
+    domain::{destination, device, link::Rule, slug::LinkSlug, visitor::VisitorKey},
     http::{client_ip::client_ip, error::ApiError},
     pipeline::{
         events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
@@ -88,7 +87,7 @@ pub async fn follow(
             .error_response();
     };
 
-    let visitor = visitor_id(&req, ip, user_agent.as_deref(), now);
+    let visitor = visitor_id(&state.visitor_key, &req, ip, user_agent.as_deref(), now);
     if let Some(click_id) = click_id {
         let event = Event::Click(ClickEvent {
             v: SCHEMA_VERSION,
@@ -198,9 +197,11 @@ fn matching_rule(
     link.rules.0.iter().position(applies)
 }
 
-/// The visitor's first-party cookie, or — on a first visit — a hash of address, agent and
-/// day, which then becomes the cookie so later clicks count as the same visitor.
+/// The visitor's first-party cookie, or — on a first visit — the keyed hash of address,
+/// agent and day ([`VisitorKey`]), which then becomes the cookie so later clicks count as
+/// the same visitor.
 fn visitor_id(
+    key: &VisitorKey,
     req: &HttpRequest,
     ip: Option<IpAddr>,
     user_agent: Option<&str>,
@@ -212,32 +213,7 @@ fn visitor_id(
             return value.to_owned();
         }
     }
-    visitor_hash(ip, user_agent, now.date_naive())
-}
-
-/// A hash of address, agent and UTC day: the same visitor for the rest of the day,
-/// without keeping the address.
-fn visitor_hash(ip: Option<IpAddr>, user_agent: Option<&str>, day: NaiveDate) -> String {
-    let mut hasher = HashWriter(Sha256::new());
-    // Formatted straight into the hash: the same bytes as the text of each, with no
-    // string built on every redirect.
-    if let Some(ip) = ip {
-        let _ = write!(hasher, "{ip}");
-    }
-    hasher.0.update([0]);
-    hasher.0.update(user_agent.unwrap_or_default());
-    hasher.0.update([0]);
-    let _ = write!(hasher, "{day}");
-    crate::hex::lower(&hasher.0.finalize()[..12])
-}
-
-struct HashWriter(Sha256);
-
-impl Write for HashWriter {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        self.0.update(text);
-        Ok(())
-    }
+    key.id(ip, user_agent, now.date_naive())
 }
 
 /// The `Set-Cookie` value of the visitor cookie, written out rather than built with
@@ -266,23 +242,6 @@ mod tests {
     use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 
     use super::*;
-
-    #[test]
-    fn the_visitor_hash_stays_what_it_was() {
-        // Pinned: a visitor without a cookie must keep the same id across releases within
-        // a day, or their clicks would count as unique twice.
-        let day = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
-        let agent = Some("Mozilla/5.0 (iPhone)");
-        assert_eq!(
-            visitor_hash(Some("89.160.20.112".parse().unwrap()), agent, day),
-            "92f9ea354845217c585be996"
-        );
-        assert_eq!(
-            visitor_hash(Some("2001:db8::1".parse().unwrap()), None, day),
-            "978392592cbc1155dfbbfce9"
-        );
-        assert_eq!(visitor_hash(None, None, day), "415adb281dac34d2a9411ae2");
-    }
 
     #[test]
     fn the_visitor_cookie_is_what_the_cookie_crate_writes() {
