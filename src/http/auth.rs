@@ -50,14 +50,17 @@ pub async fn authenticate(
 
 async fn caller_of(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {
     let secret = bearer_token(req)?;
-    let cached = state
-        .api_keys
-        .get(auth::prefix_of(&secret))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "API key lookup failed");
-            ApiError::unavailable("key_lookup_failed", "try again shortly")
-        })?;
+    let prefix = auth::prefix_of(&secret);
+    // An address past its limit of failed keys reaches Postgres no more until it may again.
+    if !state.api_keys.holds(prefix) {
+        if let Some(limited) = state.misses.refuse_lookup(req) {
+            return Err(limited);
+        }
+    }
+    let cached = state.api_keys.get(prefix).await.map_err(|e| {
+        tracing::error!(error = %e, "API key lookup failed");
+        ApiError::unavailable("key_lookup_failed", "try again shortly")
+    })?;
     let (row, due_for_touch) = match &cached {
         Some(key) if auth::hash_matches(&secret, &key.row.secret_hash) => {
             (&key.row, key.due_for_touch(chrono::Utc::now().timestamp()))

@@ -63,6 +63,11 @@ impl KeyCache {
         }
     }
 
+    /// Whether memory holds this prefix (found or not): a look-up that needs no Postgres.
+    pub fn holds(&self, prefix: &str) -> bool {
+        self.entries.get(prefix).is_some()
+    }
+
     /// The key with this prefix, if any.
     pub async fn get(&self, prefix: &str) -> Result<Option<Arc<CachedKey>>, Arc<StorageError>> {
         self.entries

@@ -5,10 +5,10 @@
 //! Only those failure paths consult the limiter, after their look-up has failed: a known
 //! slug's redirect and a valid key never touch it, so they are never limited and pay
 //! nothing for it. Past `ATTRIB_RATE_LIMIT_PER_MINUTE` failures an address gets
-//! `429 rate_limited` with `Retry-After` instead of the 404 or 401; a scan from one address
-//! is thereby slowed to that rate (the look-up of a limited address's miss still runs: the
-//! link cache shares it per slug and remembers the miss for a few seconds, the key cache
-//! for its TTL).
+//! `429 rate_limited` with `Retry-After` instead of the 404 or 401, and until its allowance
+//! is back, a slug that is not in the link cache is refused with the same 429 before any
+//! look-up ([`MissLimiter::refuse_lookup`]), so a scan from one address costs Postgres at
+//! most that many queries a minute. A slug the process has cached still redirects.
 //!
 //! An address is the client address [`client_ip`] resolves (through
 //! `ATTRIB_TRUSTED_PROXIES`), IPv6 by its /64 (one host's allocation, which it can walk
@@ -19,9 +19,11 @@
 //! addresses failing in the last minute.
 
 use std::{
+    collections::HashMap,
     net::{IpAddr, Ipv6Addr},
     num::NonZeroU32,
-    time::Duration,
+    sync::Mutex,
+    time::{Duration, Instant},
 };
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -35,6 +37,8 @@ pub struct MissLimiter {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     limit_loopback: bool,
     trusted_proxies: Vec<IpNet>,
+    /// Addresses over their limit, until when: refused before a look-up.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 impl MissLimiter {
@@ -44,7 +48,23 @@ impl MissLimiter {
             limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             limit_loopback,
             trusted_proxies,
+            blocked: Mutex::default(),
         }
+    }
+
+    /// The 429 for a client over its limit, answered instead of a look-up that would reach
+    /// Postgres; `None` for every other client. Counts nothing.
+    pub fn refuse_lookup(&self, req: &HttpRequest) -> Option<ApiError> {
+        self.limiter.as_ref()?;
+        let key = address_key(client_ip(req, &self.trusted_proxies)?);
+        let until = *self.blocked().get(&key)?;
+        let wait = until.checked_duration_since(Instant::now())?;
+        Some(ApiError::rate_limited(wait))
+    }
+
+    /// A panic while this lock was held cannot leave the map inconsistent.
+    fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.blocked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts one failure by `req`'s client: `Err` (the 429 to answer instead) once its
@@ -75,6 +95,7 @@ impl MissLimiter {
         }
         limiter.check_key(&key).map_err(|not_until| {
             let wait = not_until.wait_time_from(limiter.clock().now());
+            self.blocked().insert(key, Instant::now() + wait);
             ApiError::rate_limited(wait)
         })
     }
@@ -85,6 +106,8 @@ impl MissLimiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        let now = Instant::now();
+        self.blocked().retain(|_, until| *until > now);
     }
 
     #[cfg(test)]

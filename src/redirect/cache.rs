@@ -115,6 +115,14 @@ impl LinkCache {
         }
     }
 
+    /// The link with this slug if memory holds it fresh: what answers without Postgres.
+    pub fn peek(&self, slug: &str) -> Option<Entry> {
+        match self.slots.cached(slug, Instant::now()) {
+            Cached::Fresh(entry) => Some(entry),
+            _ => None,
+        }
+    }
+
     /// The link with this (normalised) slug, from memory when possible.
     pub async fn get(&self, slug: &str) -> Result<Entry, Arc<StorageError>> {
         let (entry, freshness) = self

@@ -45,7 +45,14 @@ pub async fn follow(
     let Ok(slug) = LinkSlug::parse(&slug) else {
         return ApiError::not_found("link").error_response();
     };
-    let cached = match state.links.get(slug.as_str()).await {
+    let found = match state.links.peek(slug.as_str()) {
+        Some(fresh) => Ok(fresh),
+        None => match state.misses.refuse_lookup(&req) {
+            Some(limited) => return limited.error_response(),
+            None => state.links.get(slug.as_str()).await,
+        },
+    };
+    let cached = match found {
         Ok(Some(cached)) => cached,
         Ok(None) => return state.misses.not_found(&req, "link"),
         Err(e) => {

@@ -1,7 +1,7 @@
 //! Abuse limits: an address that keeps asking for unknown slugs or presenting bad API keys
 //! is answered `429` past its limit, while known slugs and valid keys are never limited.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, TestApp};
 
@@ -63,6 +63,8 @@ async fn unknown_slugs_past_the_limit_are_refused_while_known_slugs_keep_redirec
     let app = strict_app().await;
     app.short_link("emma").await;
     let client = Some("203.0.113.10");
+    // (a link visitors follow, so the process holds it)
+    assert_eq!(get(&app, "/emma", None, None).await.status, 302);
 
     // Given an address that asked for as many unknown slugs as it may
     for n in 0..LIMIT {
@@ -82,7 +84,25 @@ async fn unknown_slugs_past_the_limit_are_refused_while_known_slugs_keep_redirec
         assert_eq!(get(&app, "/emma", client, None).await.status, 302);
         assert_eq!(get(&app, "/emma/qr.png", client, None).await.status, 200);
     }
+    // And, until its allowance is back, a slug not in memory is refused before any
+    // look-up: a link made meanwhile is not found for it (Postgres was not asked)
+    app.post(
+        "/v1/links",
+        json!({"campaign_id": "1", "influencer_id": "1", "slug": "later",
+               "destination": "https://shop.example.com/"}),
+    )
+    .await
+    .assert_status(201);
+    get(&app, "/later", client, None)
+        .await
+        .assert_rate_limited();
     // And another address is not limited
+    assert_eq!(
+        get(&app, "/later", Some("198.51.100.20"), None)
+            .await
+            .status,
+        302
+    );
     assert_eq!(
         get(&app, "/nosuch0", Some("198.51.100.20"), None)
             .await
@@ -95,6 +115,13 @@ async fn unknown_slugs_past_the_limit_are_refused_while_known_slugs_keep_redirec
 async fn failed_key_lookups_past_the_limit_are_refused_while_valid_keys_work() {
     let app = strict_app().await;
     let bad_key = "atk_thisisnotakeyofthisserveratall000000";
+    // (a valid key this process has seen, as a shop's key is after its first request)
+    assert_eq!(
+        get(&app, "/v1/campaigns", None, Some(&app.admin_key))
+            .await
+            .status,
+        200
+    );
 
     // Given the test's own address presenting bad keys, or none, as often as it may
     assert_eq!(get(&app, "/v1/campaigns", None, None).await.status, 401);
@@ -108,7 +135,7 @@ async fn failed_key_lookups_past_the_limit_are_refused_while_valid_keys_work() {
         .await
         .assert_rate_limited();
     get(&app, "/nosuch", None, None).await.assert_rate_limited();
-    // While a valid key from the same address works
+    // While a valid key from the same address, known to the process, works
     assert_eq!(
         get(&app, "/v1/campaigns", None, Some(&app.admin_key))
             .await
