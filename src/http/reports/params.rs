@@ -121,7 +121,8 @@ pub fn non_empty(value: &Option<String>) -> Option<&str> {
 
 /// An instant, or the start of a local date (for `to`: the start of the next one).
 fn bound(field: &'static str, raw: &str, tz: Tz, end: bool) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+    if let Some(date) = time::parse_date(field, raw) {
+        let date = date.map_err(ApiError::from)?;
         let day = if end { date.succ_opt() } else { Some(date) };
         return day.and_then(|d| local_midnight(tz, d)).ok_or_else(|| {
             ApiError::bad_request(
@@ -131,7 +132,10 @@ fn bound(field: &'static str, raw: &str, tz: Tz, end: bool) -> Result<DateTime<U
             .with_field(field)
         });
     }
-    time::parse(field, raw).map_err(|_| {
+    time::parse(field, raw).map_err(|e| {
+        if DateTime::parse_from_rfc3339(raw.trim()).is_ok() {
+            return ApiError::from(e);
+        }
         ApiError::bad_request(
             "invalid_datetime",
             format!("{field} {raw:?} is neither a date (2026-11-01) nor an RFC 3339 timestamp"),
@@ -209,6 +213,20 @@ mod tests {
             q.period(Tz::UTC, Utc::now(), Utc::now()).unwrap_err().code,
             "invalid_datetime"
         );
+        for (from, to) in [
+            ("-5000-01-01", "2026-11-01"),
+            ("2026-11-01", "10000-01-01"),
+            ("0000-01-01T00:00:00Z", "2026-11-01"),
+        ] {
+            let q = query(from, to, "UTC");
+            assert_eq!(
+                q.period(Tz::UTC, Utc::now(), Utc::now()).unwrap_err().code,
+                "invalid_datetime",
+                "{from} {to}"
+            );
+        }
+        let q = query("0001-01-01", "9999-12-31", "Pacific/Kiritimati");
+        assert!(q.period(q.tz().unwrap(), Utc::now(), Utc::now()).is_ok());
         assert_eq!(
             query("", "", "Mars/Olympus").tz().unwrap_err().code,
             "invalid_timezone"
