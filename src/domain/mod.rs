@@ -18,6 +18,9 @@ pub mod text;
 pub mod time;
 pub mod url;
 
+#[cfg(test)]
+mod hostile_input;
+
 /// Why a client-supplied value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]

@@ -22,7 +22,13 @@ use tokio::runtime::Runtime;
 use crate::helpers::{create_key, spawn_app, TestApp};
 use attrib::auth::Scope;
 
-const CASES: u32 = 64;
+/// Cases per route; `PROPTEST_CASES` asks for more (a longer hunt).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Key {
@@ -156,10 +162,10 @@ impl World {
         })
     }
 
-    /// Runs `CASES` probes from `strategy`; any 5xx fails the test with the (shrunk) probe.
+    /// Runs [`cases`] probes from `strategy`; any 5xx fails the test with the (shrunk) probe.
     fn never_5xx(&self, route: &str, strategy: impl Strategy<Value = Probe>) {
         let mut runner = TestRunner::new(Config {
-            cases: CASES,
+            cases: cases(),
             failure_persistence: None,
             ..Config::default()
         });

@@ -170,6 +170,8 @@ fn ceil_hour(t: DateTime<Utc>) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Datelike;
+
     use super::*;
 
     fn query(from: &str, to: &str, tz: &str) -> ReportQuery {
@@ -231,6 +233,50 @@ mod tests {
             query("", "", "Mars/Olympus").tz().unwrap_err().code,
             "invalid_timezone"
         );
+    }
+
+    fn period_bound() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let year = prop_oneof![-300_000i32..300_000, -3i32..3, 9_997i32..10_003];
+        prop_oneof![
+            any::<String>(),
+            year.clone().prop_map(|y| format!("{y:04}-01-01")),
+            year.clone().prop_map(|y| format!("{y:+}-12-31")),
+            year.prop_map(|y| format!("{y:04}-12-31T23:59:59-14:00")),
+            "[0-9+-]{1,8}-[0-9]{1,2}-[0-9]{1,2}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever `from`, `to` and `tz` say, the period is refused with a code or is an
+        /// ordered range of whole hours that Postgres's timestamptz holds.
+        #[test]
+        fn any_period_is_refused_or_storable(
+            from in period_bound(),
+            to in period_bound(),
+            tz in proptest::prop_oneof![
+                proptest::strategy::Just("UTC".to_owned()),
+                proptest::strategy::Just("Pacific/Kiritimati".to_owned()),
+                proptest::strategy::Just("Etc/GMT+12".to_owned()),
+                proptest::arbitrary::any::<String>(),
+            ],
+        ) {
+            let q = query(&from, &to, &tz);
+            let Ok(tz) = q.tz() else { return Ok(()) };
+            match q.period(tz, Utc::now(), Utc::now()) {
+                Ok(range) => {
+                    proptest::prop_assert!(range.from < range.to);
+                    for t in [range.from, range.to] {
+                        proptest::prop_assert!((-4712..=294_275).contains(&t.year()), "{t}");
+                        proptest::prop_assert_eq!(floor_hour(t), t);
+                    }
+                }
+                Err(e) => proptest::prop_assert!(
+                    ["invalid_datetime", "invalid_range"].contains(&e.code),
+                    "{}", e.code
+                ),
+            }
+        }
     }
 
     #[test]
