@@ -19,6 +19,9 @@ pub mod time;
 pub mod url;
 pub mod visitor;
 
+#[cfg(test)]
+mod hostile_input;
+
 /// Why a client-supplied value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]

@@ -13,6 +13,7 @@ mod errors;
 mod exports;
 mod health;
 mod helpers;
+mod hostile_input;
 mod influencers;
 mod links;
 mod outage;

@@ -192,11 +192,18 @@ pub async fn create(
     }
 }
 
+/// The order id in a path: one that could not have been recorded is simply not found
+/// (and never reaches Postgres, which refuses a NUL in text).
+fn order_in_path(raw: &str) -> Result<String, ApiError> {
+    super::order_id(raw).map_err(|_| ApiError::not_found("conversion"))
+}
+
 pub async fn get(
     _: Checkout,
     state: web::Data<AppState>,
     order_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let order_id = order_in_path(&order_id)?;
     let row = conversions::by_order(&state.db, &order_id)
         .await?
         .ok_or_else(|| ApiError::not_found("conversion"))?;
@@ -209,6 +216,7 @@ pub async fn refund(
     order_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let order_id = order_in_path(&order_id)?;
     // An empty body refunds the rest; a malformed one must never be read as empty.
     let request: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefundRequest { amount_minor: None }
@@ -248,6 +256,7 @@ pub async fn cancel(
     state: web::Data<AppState>,
     order_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let order_id = order_in_path(&order_id)?;
     match conversions::cancel(&state.db, &order_id).await? {
         CancelOutcome::Cancelled(row) => Ok(HttpResponse::Ok().json(view(&row))),
         CancelOutcome::AlreadyCancelled(row) => Ok(HttpResponse::Ok()

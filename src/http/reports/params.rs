@@ -121,7 +121,8 @@ pub fn non_empty(value: &Option<String>) -> Option<&str> {
 
 /// An instant, or the start of a local date (for `to`: the start of the next one).
 fn bound(field: &'static str, raw: &str, tz: Tz, end: bool) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+    if let Some(date) = time::parse_date(field, raw) {
+        let date = date.map_err(ApiError::from)?;
         let day = if end { date.succ_opt() } else { Some(date) };
         return day.and_then(|d| local_midnight(tz, d)).ok_or_else(|| {
             ApiError::bad_request(
@@ -131,7 +132,10 @@ fn bound(field: &'static str, raw: &str, tz: Tz, end: bool) -> Result<DateTime<U
             .with_field(field)
         });
     }
-    time::parse(field, raw).map_err(|_| {
+    time::parse(field, raw).map_err(|e| {
+        if DateTime::parse_from_rfc3339(raw.trim()).is_ok() {
+            return ApiError::from(e);
+        }
         ApiError::bad_request(
             "invalid_datetime",
             format!("{field} {raw:?} is neither a date (2026-11-01) nor an RFC 3339 timestamp"),
@@ -166,6 +170,8 @@ fn ceil_hour(t: DateTime<Utc>) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Datelike;
+
     use super::*;
 
     fn query(from: &str, to: &str, tz: &str) -> ReportQuery {
@@ -209,10 +215,68 @@ mod tests {
             q.period(Tz::UTC, Utc::now(), Utc::now()).unwrap_err().code,
             "invalid_datetime"
         );
+        for (from, to) in [
+            ("-5000-01-01", "2026-11-01"),
+            ("2026-11-01", "10000-01-01"),
+            ("0000-01-01T00:00:00Z", "2026-11-01"),
+        ] {
+            let q = query(from, to, "UTC");
+            assert_eq!(
+                q.period(Tz::UTC, Utc::now(), Utc::now()).unwrap_err().code,
+                "invalid_datetime",
+                "{from} {to}"
+            );
+        }
+        let q = query("0001-01-01", "9999-12-31", "Pacific/Kiritimati");
+        assert!(q.period(q.tz().unwrap(), Utc::now(), Utc::now()).is_ok());
         assert_eq!(
             query("", "", "Mars/Olympus").tz().unwrap_err().code,
             "invalid_timezone"
         );
+    }
+
+    fn period_bound() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let year = prop_oneof![-300_000i32..300_000, -3i32..3, 9_997i32..10_003];
+        prop_oneof![
+            any::<String>(),
+            year.clone().prop_map(|y| format!("{y:04}-01-01")),
+            year.clone().prop_map(|y| format!("{y:+}-12-31")),
+            year.prop_map(|y| format!("{y:04}-12-31T23:59:59-14:00")),
+            "[0-9+-]{1,8}-[0-9]{1,2}-[0-9]{1,2}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever `from`, `to` and `tz` say, the period is refused with a code or is an
+        /// ordered range of whole hours that Postgres's timestamptz holds.
+        #[test]
+        fn any_period_is_refused_or_storable(
+            from in period_bound(),
+            to in period_bound(),
+            tz in proptest::prop_oneof![
+                proptest::strategy::Just("UTC".to_owned()),
+                proptest::strategy::Just("Pacific/Kiritimati".to_owned()),
+                proptest::strategy::Just("Etc/GMT+12".to_owned()),
+                proptest::arbitrary::any::<String>(),
+            ],
+        ) {
+            let q = query(&from, &to, &tz);
+            let Ok(tz) = q.tz() else { return Ok(()) };
+            match q.period(tz, Utc::now(), Utc::now()) {
+                Ok(range) => {
+                    proptest::prop_assert!(range.from < range.to);
+                    for t in [range.from, range.to] {
+                        proptest::prop_assert!((-4712..=294_275).contains(&t.year()), "{t}");
+                        proptest::prop_assert_eq!(floor_hour(t), t);
+                    }
+                }
+                Err(e) => proptest::prop_assert!(
+                    ["invalid_datetime", "invalid_range"].contains(&e.code),
+                    "{}", e.code
+                ),
+            }
+        }
     }
 
     #[test]
