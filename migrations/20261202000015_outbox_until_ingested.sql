@@ -10,6 +10,9 @@ ALTER TABLE outbox
     ADD COLUMN relayed_stream text,
     ADD COLUMN relayed_entry text;
 
+-- What the worker deletes by, and what the relay takes next even while a stopped worker
+-- leaves a backlog of relayed rows. The check for lost entries reads relayed rows in id
+-- order (the oldest are relayed first) and needs no index of its own: every index here is
+-- written again when a row is marked relayed.
 CREATE INDEX outbox_event_idx ON outbox (event_id);
 CREATE INDEX outbox_unrelayed_idx ON outbox (id) WHERE relayed_at IS NULL;
-CREATE INDEX outbox_relayed_idx ON outbox (relayed_at) WHERE relayed_at IS NOT NULL;

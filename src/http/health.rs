@@ -47,22 +47,17 @@ async fn postgres_ok(state: &AppState) -> bool {
 }
 
 /// Over the process's shared connection: a probe every few seconds from each load
-/// balancer must not cost Redis a connection each.
+/// balancer must not cost Redis a connection each. A failed ping drops the connection;
+/// for the shared connection's back-off (a second) probes then answer at once that Redis
+/// is unreachable, and the next one after it connects again.
 async fn redis_ok(state: &AppState) -> bool {
-    let ping = || async {
+    let probe = async {
         let mut conn = state.redis_commands.connection().await?;
         let pong = redis::cmd("PING").query_async::<String>(&mut conn).await;
         if pong.is_err() {
             state.redis_commands.forget().await;
         }
         pong
-    };
-    // Once more on a new connection, so a Redis restart does not fail one probe.
-    let probe = async {
-        match ping().await {
-            Ok(pong) => Ok(pong),
-            Err(_) => ping().await,
-        }
     };
     matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(ref pong)) if pong == "PONG")
 }

@@ -30,7 +30,7 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// A row younger than this is normally still on its way through the worker.
 pub const CHECK_AFTER: Duration = Duration::from_secs(5);
-/// Most relayed entries looked up in one check.
+/// Most relayed rows looked at in one check (their entries, fewer, are looked up).
 const CHECK_CHUNK: i64 = 1000;
 
 /// Moves one chunk; returns how many events it moved.
@@ -91,16 +91,22 @@ pub async fn resend_lost(
     conn: &mut MultiplexedConnection,
     after: Duration,
 ) -> anyhow::Result<u64> {
-    let relayed: Vec<(String, String)> = sqlx::query_as(
-        "SELECT DISTINCT relayed_stream, relayed_entry FROM outbox
+    // The oldest rows in id order (relayed first, so found first on the primary key),
+    // deduplicated here: a DISTINCT in SQL would read every relayed row first, and while
+    // the worker is away that is the whole backlog, every few seconds.
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT relayed_stream, relayed_entry FROM outbox
          WHERE relayed_at < now() - make_interval(secs => $1)
            AND relayed_stream IS NOT NULL AND relayed_entry IS NOT NULL
-         LIMIT $2",
+         ORDER BY id LIMIT $2",
     )
     .bind(after.as_secs_f64())
     .bind(CHECK_CHUNK)
     .fetch_all(db)
     .await?;
+    let mut relayed = rows;
+    relayed.sort_unstable();
+    relayed.dedup();
     if relayed.is_empty() {
         return Ok(0);
     }
