@@ -8,9 +8,12 @@
 //! events. A batch is decoded and enriched; undecodable entries go to the shard's
 //! dead-letter stream with the reason. The rest is written in one Postgres transaction
 //! (see [`crate::storage::clicks`]: idempotent on the click id, rollups from inserted rows
-//! only), and only after the commit are the entries acknowledged (`XACK`). A crash between
-//! commit and ack redelivers entries whose clicks are already stored: they insert nothing
-//! and count nothing.
+//! only); should Postgres refuse it for its values, it is split until the events Postgres
+//! refuses on their own are found and dead-lettered, and the rest is committed (see
+//! `store.rs`), so no event can stall a shard. Only after the commits are the entries
+//! acknowledged (`XACK`). A crash between commit and ack redelivers entries whose clicks
+//! are already stored: they insert nothing and count nothing. Conversion events delete
+//! their outbox rows in the same transaction (see [`crate::pipeline::outbox`]).
 //!
 //! Streams are trimmed only below the oldest entry not yet acknowledged.
 
