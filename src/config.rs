@@ -72,6 +72,15 @@ pub struct Settings {
     pub link_stale_seconds: u64,
 }
 
+/// `ATTRIB_INGEST_GATHER_MS`: see `WorkerConfig::gather`.
+pub const DEFAULT_INGEST_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+/// `ATTRIB_DEAD_LETTER_MAXLEN`.
+pub const DEFAULT_DEAD_LETTER_MAXLEN: usize = 10_000;
+/// `ATTRIB_LINK_CACHE_SECONDS`.
+pub const DEFAULT_LINK_CACHE_SECONDS: u64 = 60;
+/// `ATTRIB_LINK_STALE_SECONDS`: a day of a Postgres outage.
+pub const DEFAULT_LINK_STALE_SECONDS: u64 = 86_400;
+
 /// Used when `ATTRIB_CLICK_SECRET` is unset: fine on a laptop, logged as a warning, and
 /// refused with `ATTRIB_ENV=production` (anyone could forge click ids signed with it).
 pub const DEVELOPMENT_CLICK_SECRET: &str = "attrib-development-click-secret-change-me";
@@ -336,26 +345,26 @@ impl Settings {
             ingest_gather_ms: parse_number(
                 vars,
                 "ATTRIB_INGEST_GATHER_MS",
-                crate::worker::DEFAULT_GATHER.as_millis() as u64,
+                DEFAULT_INGEST_GATHER.as_millis() as u64,
                 0..=1000,
             )?,
             worker_name,
             link_cache_seconds: parse_number(
                 vars,
                 "ATTRIB_LINK_CACHE_SECONDS",
-                crate::redirect::cache::DEFAULT_FRESH_FOR.as_secs(),
+                DEFAULT_LINK_CACHE_SECONDS,
                 1..=3600,
             )?,
             link_stale_seconds: parse_number(
                 vars,
                 "ATTRIB_LINK_STALE_SECONDS",
-                crate::redirect::cache::DEFAULT_STALE_FOR.as_secs(),
+                DEFAULT_LINK_STALE_SECONDS,
                 0..=30 * 86_400,
             )?,
             dead_letter_maxlen: parse_number(
                 vars,
                 "ATTRIB_DEAD_LETTER_MAXLEN",
-                crate::worker::DEFAULT_DEAD_LETTER_MAXLEN,
+                DEFAULT_DEAD_LETTER_MAXLEN,
                 0..=100_000_000,
             )?,
         })

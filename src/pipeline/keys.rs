@@ -3,6 +3,9 @@
 //! Streams are sharded into N keys whose hash tags (`{s0}` … `{sN-1}`) spread them over a
 //! Redis Cluster; every multi-key operation stays within one shard's tag.
 
+/// The consumer group every worker reads the event streams in.
+pub const GROUP: &str = "ingest";
+
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,

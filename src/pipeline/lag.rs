@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use redis::{aio::MultiplexedConnection, streams::StreamPendingReply, Value};
 
 use super::keys::Keys;
-use crate::worker::GROUP;
+use super::keys::GROUP;
 
 /// When the oldest unacknowledged entry of any shard was added; `None` when the worker
 /// has acknowledged everything.

@@ -35,6 +35,7 @@ use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
 use crate::{
+    config,
     domain::destination::Prepared,
     pipeline::changes::Forgetful,
     storage::{
@@ -43,8 +44,6 @@ use crate::{
     },
 };
 
-pub const DEFAULT_FRESH_FOR: Duration = Duration::from_secs(60);
-pub const DEFAULT_STALE_FOR: Duration = Duration::from_secs(86_400);
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const CAPACITY: usize = 500_000;
 const SHARDS: usize = 64;
@@ -87,8 +86,8 @@ pub struct Lifetimes {
 impl Default for Lifetimes {
     fn default() -> Self {
         Lifetimes {
-            fresh_for: DEFAULT_FRESH_FOR,
-            stale_for: DEFAULT_STALE_FOR,
+            fresh_for: Duration::from_secs(config::DEFAULT_LINK_CACHE_SECONDS),
+            stale_for: Duration::from_secs(config::DEFAULT_LINK_STALE_SECONDS),
         }
     }
 }

@@ -42,6 +42,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::{
+    config,
     domain::fraud::BurstDetector,
     enrich::geo::GeoIp,
     metrics::Metrics,
@@ -49,9 +50,7 @@ use crate::{
     storage::{clicks, conversions},
 };
 
-pub const GROUP: &str = "ingest";
-/// See [`WorkerConfig::gather`]; `ATTRIB_INGEST_GATHER_MS`.
-pub const DEFAULT_GATHER: Duration = Duration::from_millis(10);
+pub use crate::pipeline::keys::GROUP;
 /// Often, so each trim frees little: Redis serves nothing else while it frees entries, and
 /// ten seconds of a busy stream took it about 4 ms, stalling every redirect's XADD.
 const TRIM_EVERY: Duration = Duration::from_secs(1);
@@ -105,9 +104,6 @@ pub struct WorkerConfig {
     pub dead_letter_maxlen: usize,
 }
 
-/// See [`WorkerConfig::dead_letter_maxlen`]; `ATTRIB_DEAD_LETTER_MAXLEN`.
-pub const DEFAULT_DEAD_LETTER_MAXLEN: usize = 10_000;
-
 /// Thresholds of the fraud signals (`domain::fraud`).
 #[derive(Debug, Clone, Copy)]
 pub struct SignalLimits {
@@ -137,13 +133,13 @@ impl Default for WorkerConfig {
             ),
             batch_size: 20_000,
             read_size: 2000,
-            gather: DEFAULT_GATHER,
+            gather: config::DEFAULT_INGEST_GATHER,
             claim_idle: Duration::from_secs(60),
             block: Duration::from_secs(1),
             fail_point: None,
             parallel_writes: None,
             signals: SignalLimits::default(),
-            dead_letter_maxlen: DEFAULT_DEAD_LETTER_MAXLEN,
+            dead_letter_maxlen: config::DEFAULT_DEAD_LETTER_MAXLEN,
         }
     }
 }
