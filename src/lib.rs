@@ -17,7 +17,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod enrich;
-pub mod hex;
 pub mod http;
 pub mod ids;
 pub mod metrics;

@@ -9,6 +9,7 @@ pub mod destination;
 pub mod device;
 pub mod discount;
 pub mod fraud;
+pub mod hex;
 pub mod kpi;
 pub mod link;
 pub mod money;

@@ -50,7 +50,7 @@ impl VisitorKey {
         mac.0.update(user_agent.unwrap_or_default().as_bytes());
         mac.0.update(&[0]);
         let _ = write!(mac, "{day}");
-        crate::hex::lower(&mac.0.finalize().into_bytes()[..ID_BYTES])
+        super::hex::lower(&mac.0.finalize().into_bytes()[..ID_BYTES])
     }
 }
 
@@ -93,7 +93,7 @@ mod tests {
         let ip: IpAddr = "89.160.20.112".parse().unwrap();
         let mut plain = Sha256::new();
         plain.update(format!("{ip}\0Mozilla/5.0 (iPhone)\0{}", day()));
-        let unkeyed = crate::hex::lower(&plain.finalize()[..ID_BYTES]);
+        let unkeyed = crate::domain::hex::lower(&plain.finalize()[..ID_BYTES]);
 
         let key = VisitorKey::new(b"a visitor secret of thirty-two chars");
         let keyed = key.id(Some(ip), Some("Mozilla/5.0 (iPhone)"), day());

@@ -307,7 +307,7 @@ fn parse_line(line: &[u8]) -> Option<Spooled> {
 
 fn uuid_like() -> String {
     let bytes: [u8; 16] = rand::random();
-    crate::hex::lower(&bytes)
+    crate::domain::hex::lower(&bytes)
 }
 
 #[cfg(test)]

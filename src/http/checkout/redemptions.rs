@@ -48,7 +48,7 @@ struct Canonical<'a> {
 
 fn request_hash(canonical: &Canonical<'_>) -> String {
     let json = serde_json::to_vec(canonical).unwrap_or_default();
-    crate::hex::lower(&Sha256::digest(json))
+    crate::domain::hex::lower(&Sha256::digest(json))
 }
 
 fn rejected(code: &'static str, message: impl Into<String>) -> ApiError {
