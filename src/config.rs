@@ -266,7 +266,7 @@ impl Settings {
 
         let worker_name = match get("ATTRIB_WORKER_NAME") {
             Some(name) => name.to_owned(),
-            None => host_name(),
+            None => host_name(get("HOSTNAME")),
         };
         let name_ok = (1..=64).contains(&worker_name.len())
             && worker_name
@@ -371,12 +371,12 @@ impl Settings {
     }
 }
 
-/// This machine's name, for the worker's default consumer name; `attrib` when it has none
-/// that would do.
-fn host_name() -> String {
-    let from_env = std::env::var("HOSTNAME").ok();
+/// This machine's name (`HOSTNAME`, else `/etc/hostname`), for the worker's default
+/// consumer name; `attrib` when it has none that would do.
+fn host_name(from_env: Option<&str>) -> String {
     let from_file = || std::fs::read_to_string("/etc/hostname").ok();
     from_env
+        .map(str::to_owned)
         .or_else(from_file)
         .map(|name| {
             name.trim()

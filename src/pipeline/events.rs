@@ -53,16 +53,7 @@ pub struct ClickEvent {
 /// One `XADD` per stream, each entry carrying that stream's events (compact JSON, one per
 /// line) in the order given: how the producer and the outbox relay write.
 pub fn packed_xadds<'a>(events: impl Iterator<Item = (&'a str, &'a str)>) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    for (stream, lines) in &pack(events) {
-        pipe.cmd("XADD")
-            .arg(*stream)
-            .arg("*")
-            .arg(FIELD)
-            .arg(lines)
-            .ignore();
-    }
-    pipe
+    xadds(&pack(events), true)
 }
 
 /// Like [`packed_xadds`], but the pipeline answers each new entry's id, in the order of the
@@ -71,14 +62,23 @@ pub fn packed_xadds_naming_entries<'a>(
     events: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> (redis::Pipeline, Vec<&'a str>) {
     let entries = pack(events);
-    let mut pipe = redis::pipe();
-    for (stream, lines) in &entries {
-        pipe.cmd("XADD").arg(*stream).arg("*").arg(FIELD).arg(lines);
-    }
+    let pipe = xadds(&entries, false);
     (
         pipe,
         entries.into_iter().map(|(stream, _)| stream).collect(),
     )
+}
+
+/// One `XADD` per entry; `ignore`: the new entries' ids are not wanted.
+fn xadds(entries: &[(&str, String)], ignore: bool) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for (stream, lines) in entries {
+        pipe.cmd("XADD").arg(*stream).arg("*").arg(FIELD).arg(lines);
+        if ignore {
+            pipe.ignore();
+        }
+    }
+    pipe
 }
 
 /// Each stream's events, one per line, streams in the order they first appear.

@@ -317,20 +317,11 @@ mod tests {
     const GIB: u64 = 1 << 30;
 
     /// A directory of the test's own, removed with everything in it when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> Self {
-            let dir = std::env::temp_dir().join(format!("attrib-spool-test-{}", uuid_like()));
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
+    fn temp_dir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("attrib-spool-test-")
+            .tempdir()
+            .unwrap()
     }
 
     fn ev(stream: &str, payload: &str) -> Spooled {
@@ -364,8 +355,8 @@ mod tests {
 
     #[test]
     fn the_active_file_cannot_be_claimed_until_rotated() {
-        let dir = TempDir::new();
-        let spool = Spool::open(&dir.0, GIB).unwrap();
+        let dir = temp_dir();
+        let spool = Spool::open(dir.path(), GIB).unwrap();
         spool
             .append(&[("s0", r#"{"a":1}"#), ("s1", r#"{"b":2}"#)])
             .unwrap();
@@ -389,16 +380,20 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_skipped() {
-        let dir = TempDir::new();
-        fs::write(dir.0.join("spool-dead.log"), "s0\t{\"a\":1}\ns0\t{\"a\":").unwrap();
-        let spool = Spool::open(&dir.0, GIB).unwrap();
+        let dir = temp_dir();
+        fs::write(
+            dir.path().join("spool-dead.log"),
+            "s0\t{\"a\":1}\ns0\t{\"a\":",
+        )
+        .unwrap();
+        let spool = Spool::open(dir.path(), GIB).unwrap();
         assert_eq!(replay_all(&spool), vec![ev("s0", r#"{"a":1}"#)]);
     }
 
     #[test]
     fn a_file_is_replayed_in_chunks_of_the_size_asked() {
-        let dir = TempDir::new();
-        let spool = Spool::open(&dir.0, GIB).unwrap();
+        let dir = temp_dir();
+        let spool = Spool::open(dir.path(), GIB).unwrap();
         let payloads: Vec<String> = (0..5).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
         let events: Vec<(&str, &str)> = payloads.iter().map(|p| ("s0", p.as_str())).collect();
         spool.append(&events).unwrap();
@@ -415,20 +410,20 @@ mod tests {
 
     #[test]
     fn an_overlong_line_is_skipped_and_the_next_one_read() {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let mut content = "s0\t".to_owned();
         content.push_str(&"x".repeat(MAX_LINE as usize + 10));
         content.push_str("\ns0\t{\"a\":1}\n");
-        fs::write(dir.0.join("spool-dead.log"), content).unwrap();
-        let spool = Spool::open(&dir.0, GIB).unwrap();
+        fs::write(dir.path().join("spool-dead.log"), content).unwrap();
+        let spool = Spool::open(dir.path(), GIB).unwrap();
         assert_eq!(replay_all(&spool), vec![ev("s0", r#"{"a":1}"#)]);
     }
 
     #[test]
     fn a_failed_append_leaves_no_torn_line_for_the_next_one_to_join() {
         // Given a spool holding one acknowledged event
-        let dir = TempDir::new();
-        let spool = Spool::open(&dir.0, GIB).unwrap();
+        let dir = temp_dir();
+        let spool = Spool::open(dir.path(), GIB).unwrap();
         spool.append(&[("s0", r#"{"a":1}"#)]).unwrap();
 
         // When the next append fails half-way through its line
@@ -452,10 +447,10 @@ mod tests {
     #[test]
     fn appends_beyond_the_cap_are_refused_whole_and_the_spool_stays_under_it() {
         // Given a spool with room for a few events, and a file another process left
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let line = "s0\t{\"n\":0}\n".len() as u64;
-        fs::write(dir.0.join("spool-dead.log"), "s0\t{\"n\":0}\n").unwrap();
-        let spool = Spool::open(&dir.0, 4 * line).unwrap();
+        fs::write(dir.path().join("spool-dead.log"), "s0\t{\"n\":0}\n").unwrap();
+        let spool = Spool::open(dir.path(), 4 * line).unwrap();
 
         // When events keep coming
         let mut accepted = 0;
@@ -470,11 +465,11 @@ mod tests {
 
         // Then those that fit are taken, the rest refused, and the cap holds
         assert_eq!((accepted, refused), (3, 7));
-        assert!(dir_bytes(&dir.0) <= 4 * line);
+        assert!(dir_bytes(dir.path()) <= 4 * line);
         // And a batch that does not fit whole is refused whole
         spool.rotate();
         let two = [("s0", r#"{"n":2}"#), ("s0", r#"{"n":3}"#)];
         assert!(matches!(spool.append(&two), Err(AppendError::Full { .. })));
-        assert_eq!(dir_bytes(&dir.0), 4 * line);
+        assert_eq!(dir_bytes(dir.path()), 4 * line);
     }
 }

@@ -35,7 +35,6 @@ use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
 use crate::{
-    config,
     domain::destination::Prepared,
     pipeline::changes::Forgetful,
     storage::{
@@ -81,15 +80,6 @@ type Entry = Option<Arc<CachedLink>>;
 pub struct Lifetimes {
     pub fresh_for: Duration,
     pub stale_for: Duration,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Lifetimes {
-            fresh_for: Duration::from_secs(config::DEFAULT_LINK_CACHE_SECONDS),
-            stale_for: Duration::from_secs(config::DEFAULT_LINK_STALE_SECONDS),
-        }
-    }
 }
 
 pub struct LinkCache {

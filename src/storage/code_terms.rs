@@ -4,9 +4,9 @@
 //! Entries expire after [`TTL`]; changing a code drops it at once in the changing process
 //! and, through the code-change channel ([`crate::pipeline::changes`]), in every other one.
 //! A read that began before a change does not store its row after the drop
-//! ([`GuardedCache`]), so an old discount cannot come back for a TTL. Only found codes are kept, so a code created after a miss is found at once. Being a
-//! copy is safe for the limits: `redeem_codes` checks `enabled` and the usage limit again
-//! on the locked row. An entry's `redemptions` count is not kept current and is not used.
+//! ([`GuardedCache`]), so an old discount cannot come back for a TTL. Only found codes are
+//! kept, so a code created after a miss is found at once. Being a copy is safe for the
+//! limits: `redeem_codes` checks `enabled` and the usage limit again on the locked row. An entry's `redemptions` count is not kept current and is not used.
 
 use std::{sync::Arc, time::Duration};
 

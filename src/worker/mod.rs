@@ -187,21 +187,15 @@ impl Worker {
                 config.parallel_writes.unwrap_or(keys.shards()).max(1),
             ),
             bursts: Mutex::new(BurstDetector::new(config.signals.burst_clicks_per_minute)),
-            // Replaced at once: `with_metrics` also starts the series.
-            metrics: Arc::default(),
+            metrics: with_series(Arc::default()),
             keys,
             config,
         }
-        .with_metrics(Arc::default())
     }
 
     /// Counts into `metrics` (the API's, in `attrib run`, so `GET /metrics` shows them).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        // Every reason is a series from the start, so a rate over it is defined.
-        for why in batch::DeadReason::ALL {
-            metrics.dead_letters.with_label_values(&[why.as_str()]);
-        }
-        self.metrics = metrics;
+        self.metrics = with_series(metrics);
         self
     }
 
@@ -600,6 +594,15 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// `metrics` with every dead-letter reason a series from the start, so a rate over it is
+/// defined before the first dead letter.
+fn with_series(metrics: Arc<Metrics>) -> Arc<Metrics> {
+    for why in batch::DeadReason::ALL {
+        metrics.dead_letters.with_label_values(&[why.as_str()]);
+    }
+    metrics
 }
 
 /// What a shard's loop remembers between rounds.
