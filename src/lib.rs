@@ -13,6 +13,8 @@
 //! - [`startup`]: building the HTTP application; [`cli`]: the `attrib` command.
 
 pub mod auth;
+pub mod cache;
+pub mod checkout;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -21,8 +23,9 @@ pub mod http;
 pub mod ids;
 pub mod metrics;
 pub mod pipeline;
-pub mod redirect;
 pub mod startup;
+pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod throttle;
 pub mod worker;

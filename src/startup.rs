@@ -11,6 +11,12 @@ use sqlx::PgPool;
 
 use crate::{
     auth,
+    cache::{
+        api_keys::KeyCache,
+        code_terms::CodeTermsCache,
+        links::{Lifetimes, LinkCache},
+    },
+    checkout::redeemer::Redeemer,
     config::{Settings, DEVELOPMENT_CLICK_SECRET},
     domain::{click_id::ClickSigner, visitor::VisitorKey},
     enrich::geo::GeoIp,
@@ -23,8 +29,9 @@ use crate::{
         producer::{self, Producer},
         spool::Spool,
     },
-    redirect::cache::{Lifetimes, LinkCache},
+    state::AppState,
     storage,
+    throttle::MissLimiter,
 };
 
 /// How often expired redemption holds are released. A commit also refuses (and releases)
@@ -47,7 +54,7 @@ async fn expire_holds_every(db: PgPool, interval: std::time::Duration) {
 
 /// Keeps the rate limiter's memory to the addresses that failed in the last minute, for
 /// as long as the application that owns it lives.
-async fn forget_idle_addresses(limiter: std::sync::Weak<http::rate_limit::MissLimiter>) {
+async fn forget_idle_addresses(limiter: std::sync::Weak<MissLimiter>) {
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         ticks.tick().await;
@@ -56,27 +63,6 @@ async fn forget_idle_addresses(limiter: std::sync::Weak<http::rate_limit::MissLi
         };
         limiter.forget_idle();
     }
-}
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: PgPool,
-    pub redis: redis::Client,
-    pub keys: Keys,
-    pub links: Arc<LinkCache>,
-    pub signer: ClickSigner,
-    /// Keys the cookieless visitor id.
-    pub visitor_key: VisitorKey,
-    pub geoip: Option<Arc<GeoIp>>,
-    pub redis_commands: SharedConnection,
-    pub metrics: Arc<Metrics>,
-    /// Decides concurrent redemptions in batches.
-    pub redeemer: storage::redeemer::Redeemer,
-    pub api_keys: Arc<http::key_cache::KeyCache>,
-    pub code_terms: Arc<storage::code_terms::CodeTermsCache>,
-    /// Per-address limits on unknown slugs and failed key look-ups.
-    pub misses: Arc<http::rate_limit::MissLimiter>,
 }
 
 pub struct Application {
@@ -128,13 +114,13 @@ impl Application {
             "links",
         );
         let api_keys = followed(
-            http::key_cache::KeyCache::new(db.clone()),
+            KeyCache::new(db.clone()),
             &redis,
             keys.key_changes(),
             "api keys",
         );
         let code_terms = followed(
-            storage::code_terms::CodeTermsCache::new(db.clone()),
+            CodeTermsCache::new(db.clone()),
             &redis,
             keys.code_changes(),
             "codes",
@@ -143,7 +129,7 @@ impl Application {
             redis.clone(),
         ));
         tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
-        let misses = Arc::new(http::rate_limit::MissLimiter::new(
+        let misses = Arc::new(MissLimiter::new(
             settings.rate_limit_per_minute,
             settings.rate_limit_loopback,
             settings.trusted_proxies.clone(),
@@ -156,7 +142,7 @@ impl Application {
         ));
         // A few batches in flight at once: enough to keep Postgres busy while one commits,
         // few enough that a hot code's batches stay large.
-        let redeemer = storage::redeemer::Redeemer::start(
+        let redeemer = Redeemer::start(
             db.clone(),
             (settings.database_max_connections as usize / 4).clamp(1, 4),
         );

@@ -13,10 +13,10 @@ use actix_web::{
 };
 use futures_util::future::{ready, Ready};
 
-use super::error::ApiError;
+use super::{error::ApiError, rate_limit::MissLimits};
 use crate::{
     auth::{self, Scope},
-    startup::AppState,
+    state::AppState,
     storage::api_keys,
 };
 
@@ -39,7 +39,7 @@ pub async fn authenticate(
         Ok(caller) => caller,
         // Each 401 counts against the address; past the limit it is a 429 instead.
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            state.misses.count(req.request())?;
+            state.misses.count_miss(req.request())?;
             return Err(e.into());
         }
         Err(e) => return Err(e.into()),

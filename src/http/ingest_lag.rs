@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{pipeline::lag, startup::AppState, storage::reports};
+use crate::{pipeline::lag, state::AppState, storage::reports};
 
 /// Seconds the oldest waiting event has waited at `now` (0 when none waits); `None` when
 /// Redis or Postgres does not answer.

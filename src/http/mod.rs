@@ -5,7 +5,7 @@
 //! - `admin::*`: management API under `/v1` (admin scope)
 //! - `checkout::*`: code validation and redemptions under `/v1` (checkout scope)
 //! - `reports::*`: the analyst reports under `/v1/reports` (analyst scope)
-//! - `crate::redirect`: `GET /{slug}`, the public redirect
+//! - [`redirect`]: `GET /{slug}`, the public redirect, and its QR codes
 
 pub mod admin;
 pub mod auth;
@@ -14,9 +14,9 @@ pub mod client_ip;
 pub mod error;
 pub mod health;
 pub mod ingest_lag;
-pub mod key_cache;
 pub mod pagination;
 pub mod rate_limit;
+pub mod redirect;
 pub mod reports;
 pub mod wire;
 
@@ -50,12 +50,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .configure(reports::configure)
             .default_service(web::to(not_found)),
     )
-    .service(resource("/{slug}/qr.{format}").get(crate::redirect::qr::image))
+    .service(resource("/{slug}/qr.{format}").get(crate::http::redirect::qr::image))
     // Last: every other single-segment path is a short link.
     .service(
         web::resource("/{slug}")
-            .route(web::get().to(crate::redirect::follow))
-            .route(web::head().to(crate::redirect::follow))
+            .route(web::get().to(crate::http::redirect::follow))
+            .route(web::head().to(crate::http::redirect::follow))
             .default_service(web::to(method_not_allowed)),
     )
     .default_service(web::to(not_found));

@@ -7,17 +7,14 @@
 pub mod api_keys;
 pub mod campaigns;
 pub mod clicks;
-pub mod code_terms;
 pub mod codes;
 pub mod conversions;
 pub mod costs;
 pub mod enrollments;
-pub mod guarded_cache;
 pub mod influencers;
 pub mod links;
 pub mod posts;
 pub mod reattribution;
-pub mod redeemer;
 pub mod redemptions;
 pub mod reports;
 

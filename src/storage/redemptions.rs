@@ -17,12 +17,12 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
-    code_terms::CodeTermsCache,
     conversions::{self, NewConversion},
-    redeemer::{BatchError, Decided, Item, Redeemer},
     StorageError,
 };
 use crate::{
+    cache::code_terms::CodeTermsCache,
+    checkout::redeemer::{BatchError, Decided, Item, Redeemer},
     domain::{
         attribution::{Credit, Decision, Via},
         checkout::{self, Rejection, Terms},

@@ -10,7 +10,7 @@ use crate::{
     http::{auth::Admin, error::ApiError, pagination, wire::path_id},
     ids::id_string,
     pipeline::changes,
-    startup::AppState,
+    state::AppState,
     storage::api_keys::{self, ApiKeyRow},
 };
 

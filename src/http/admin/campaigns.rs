@@ -12,7 +12,7 @@ use crate::{
         pagination,
         wire::{nullable, path_id},
     },
-    startup::AppState,
+    state::AppState,
     storage::campaigns::{self, Campaign, CampaignFields},
 };
 

@@ -16,7 +16,7 @@ use crate::{
         wire::{nullable, reference_id},
     },
     pipeline::changes,
-    startup::AppState,
+    state::AppState,
     storage::{
         campaigns,
         codes::{self, CodeTerms},

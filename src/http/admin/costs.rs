@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::{
     domain::{money, text, time},
     http::{auth::Admin, error::ApiError, pagination, wire::reference_id},
-    startup::AppState,
+    state::AppState,
     storage::costs::{self, NewCostLine},
 };
 

@@ -11,7 +11,7 @@ use crate::{
         pagination,
         wire::{nullable, path_id},
     },
-    startup::AppState,
+    state::AppState,
     storage::influencers::{self, InfluencerFields},
 };
 

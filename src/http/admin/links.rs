@@ -25,7 +25,7 @@ use crate::{
         wire::{nullable, path_id, reference_id, List},
     },
     pipeline::changes,
-    startup::AppState,
+    state::AppState,
     storage::{
         campaigns::{self, Campaign},
         clicks, influencers,

@@ -15,7 +15,7 @@ use crate::{
         pagination,
         wire::{path_id, reference_id},
     },
-    startup::AppState,
+    state::AppState,
     storage::posts::{self, NewPost, NewSnapshot},
 };
 

@@ -14,7 +14,7 @@ use crate::{
         time, Invalid,
     },
     http::{auth::Checkout, error::ApiError},
-    startup::AppState,
+    state::AppState,
     storage::{
         campaigns,
         conversions::{

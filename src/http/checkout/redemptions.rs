@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     domain::money::{self, Currency},
     http::{auth::Checkout, error::ApiError, wire::path_id},
-    startup::AppState,
+    state::AppState,
     storage::redemptions::{self, NewRedemption, RedeemError, Redeemed, Transition},
 };
 

@@ -10,7 +10,7 @@ use crate::{
         money::{self, Currency},
     },
     http::{auth::Checkout, error::ApiError},
-    startup::AppState,
+    state::AppState,
     storage::redemptions,
 };
 

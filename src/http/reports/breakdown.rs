@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     http::{auth::Analyst, error::ApiError},
-    startup::AppState,
+    state::AppState,
     storage::reports as rollups,
 };
 

@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{error::ApiError, ingest_lag, resource, wire::path_id};
 use crate::{
-    startup::AppState,
+    state::AppState,
     storage::{campaigns, campaigns::Campaign},
 };
 

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     domain::report::{self, Cost, Kpis, Tally},
     http::{auth::Analyst, error::ApiError},
-    startup::AppState,
+    state::AppState,
     storage::{
         campaigns::Campaign,
         reports::{self as rollups, Enrolled, Range},

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     http::{auth::Analyst, error::ApiError, wire::path_id},
-    startup::AppState,
+    state::AppState,
     storage::{
         links,
         reports::{self as rollups, HourTally, Range, SeriesFilter},

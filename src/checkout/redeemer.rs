@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::StorageError;
+use crate::storage::StorageError;
 
 const MAX_BATCH: usize = 128;
 const QUEUE: usize = 16_384;

@@ -12,12 +12,14 @@ use std::{sync::Arc, time::Duration};
 
 use sqlx::PgPool;
 
-use super::{
-    guarded_cache::GuardedCache,
-    redemptions::{code_for_cart, CodeForCart},
-    StorageError,
+use super::guarded::GuardedCache;
+use crate::{
+    pipeline::changes::Forgetful,
+    storage::{
+        redemptions::{code_for_cart, CodeForCart},
+        StorageError,
+    },
 };
-use crate::pipeline::changes::Forgetful;
 
 pub const TTL: Duration = Duration::from_secs(60);
 const CAPACITY: u64 = 200_000;

@@ -22,7 +22,7 @@ use std::{
 use moka::sync::Cache;
 use tokio::sync::OnceCell;
 
-use super::StorageError;
+use crate::storage::StorageError;
 
 pub type Loaded<V> = Result<V, Arc<StorageError>>;
 

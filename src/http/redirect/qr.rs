@@ -4,7 +4,11 @@
 use actix_web::{http::header, web, HttpRequest, HttpResponse, ResponseError};
 use qrcode::{render::svg, Color, EcLevel, QrCode};
 
-use crate::{domain::slug::LinkSlug, http::error::ApiError, startup::AppState};
+use crate::{
+    domain::slug::LinkSlug,
+    http::{error::ApiError, rate_limit::MissLimits},
+    state::AppState,
+};
 
 /// Pixels per module in the PNG, and the quiet zone around the code in modules.
 const PNG_SCALE: usize = 8;

@@ -8,9 +8,6 @@
 //!
 //! `HEAD` answers like `GET` and records nothing.
 
-pub mod cache;
-
-use cache::CachedLink;
 pub mod qr;
 
 use std::net::IpAddr;
@@ -22,13 +19,14 @@ use actix_web::{
 use chrono::Utc;
 
 use crate::{
+    cache::links::CachedLink,
     domain::{destination, device, link::Rule, slug::LinkSlug, visitor::VisitorKey},
-    http::{client_ip::client_ip, error::ApiError},
+    http::{client_ip::client_ip, error::ApiError, rate_limit::MissLimits},
     pipeline::{
         events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
         producer::Producer,
     },
-    startup::AppState,
+    state::AppState,
     storage::links::Link,
 };
 

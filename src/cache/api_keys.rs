@@ -18,11 +18,11 @@ use std::{
 
 use sqlx::PgPool;
 
+use super::guarded::GuardedCache;
 use crate::{
     pipeline::changes::Forgetful,
     storage::{
         api_keys::{self, ApiKeyRow},
-        guarded_cache::GuardedCache,
         StorageError,
     },
 };

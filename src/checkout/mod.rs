@@ -1,0 +1,4 @@
+//! Checkout as a use case: validating a cart's code, redeeming it, and the conversions
+//! and refunds that follow.
+
+pub mod redeemer;
