@@ -12,6 +12,7 @@
 //! - [`metrics`]: Prometheus counters for `GET /metrics`.
 //! - [`startup`]: building the HTTP application; [`cli`]: the `attrib` command.
 
+pub mod attribution;
 pub mod auth;
 pub mod cache;
 pub mod checkout;

@@ -12,7 +12,13 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::storage::StorageError;
+use crate::{
+    pipeline::events,
+    storage::{
+        conversions::{self, NewConversion},
+        StorageError,
+    },
+};
 
 const MAX_BATCH: usize = 128;
 const QUEUE: usize = 16_384;
@@ -34,8 +40,12 @@ pub struct Item {
     pub request_hash: String,
     pub max_per_customer: Option<i64>,
     pub occurred_at: DateTime<Utc>,
-    /// The conversion event to send when committing.
-    pub event: Option<serde_json::Value>,
+    /// The conversion a redemption that commits at once creates.
+    #[serde(skip)]
+    pub conversion: Option<NewConversion>,
+    /// Given by the batch: the id that conversion is inserted with, and its finished event.
+    pub conversion_id: Option<i64>,
+    pub event: Option<String>,
 }
 
 /// What the database decided for one item.
@@ -113,7 +123,7 @@ async fn decide_batches(db: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 }
             }
         }
-        match decide(&db, &batch).await {
+        match decide(&db, &mut batch).await {
             Ok(decisions) => {
                 for (job, decided) in batch.drain(..).zip(decisions) {
                     let _ = job.done.send(Ok(decided));
@@ -139,7 +149,32 @@ struct Outcome {
     created_at: Option<DateTime<Utc>>,
 }
 
-async fn decide(db: &PgPool, batch: &[Job]) -> Result<Vec<Decided>, StorageError> {
+/// Gives each conversion to create its id and event: the event is finished in Rust, and the
+/// database function only stores it.
+async fn name_conversions(db: &PgPool, batch: &mut [Job]) -> Result<(), StorageError> {
+    let creating = batch
+        .iter()
+        .filter(|job| job.item.conversion.is_some())
+        .count();
+    let mut ids = conversions::allocate_ids(db, creating).await?.into_iter();
+    for item in batch.iter_mut().map(|job| &mut job.item) {
+        let Some(conversion) = &item.conversion else {
+            continue;
+        };
+        let Some(id) = ids.next() else {
+            return Err(StorageError::Refused {
+                code: "unexpected_outcome",
+                message: format!("{creating} conversion ids were asked for, fewer came"),
+            });
+        };
+        item.event = Some(events::conversion_recorded(id, conversion).to_json());
+        item.conversion_id = Some(id);
+    }
+    Ok(())
+}
+
+async fn decide(db: &PgPool, batch: &mut [Job]) -> Result<Vec<Decided>, StorageError> {
+    name_conversions(db, batch).await?;
     let items: Vec<&Item> = batch.iter().map(|job| &job.item).collect();
     let rows: Vec<Outcome> = sqlx::query_as(
         "SELECT idx, outcome, redemption_id, created_at FROM redeem_codes($1) ORDER BY idx",

@@ -6,7 +6,34 @@
 
 use chrono::{DateTime, Utc};
 
+use serde::Serialize;
+
 use super::discount::DiscountKind;
+
+/// Where a redemption is in its life: a hold (`reserved`) ends committed, released or
+/// expired; a committed one can still be cancelled. Stored as its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum RedemptionStatus {
+    Reserved,
+    Committed,
+    Released,
+    Expired,
+    Cancelled,
+}
+
+impl RedemptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedemptionStatus::Reserved => "reserved",
+            RedemptionStatus::Committed => "committed",
+            RedemptionStatus::Released => "released",
+            RedemptionStatus::Expired => "expired",
+            RedemptionStatus::Cancelled => "cancelled",
+        }
+    }
+}
 
 /// Why a code does not apply. The wire codes are part of the checkout contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,15 @@
 //! A promo code's discount: percent (basis points), fixed amount (minor units of the
 //! campaign currency) or free shipping.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{money::MAX_AMOUNT_MINOR, Invalid};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Stored as its wire name in `text` columns; a stored value that is none of them does not
+/// decode (an error, never a guess).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum DiscountKind {
     Percent,
     Fixed,

@@ -5,6 +5,7 @@ pub mod attribution;
 pub mod checkout;
 pub mod click_id;
 pub mod code;
+pub mod conversion;
 pub mod destination;
 pub mod device;
 pub mod discount;

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{pipeline::lag, state::AppState, storage::reports};
+use crate::{pipeline::lag, state::AppState, storage::outbox};
 
 /// Seconds the oldest waiting event has waited at `now` (0 when none waits); `None` when
 /// Redis or Postgres does not answer.
@@ -17,7 +17,7 @@ pub async fn seconds(state: &AppState, now: DateTime<Utc>) -> Option<f64> {
             return None;
         }
     };
-    let outboxed = reports::oldest_outbox_event(&state.db).await.ok()?;
+    let outboxed = outbox::oldest(&state.db).await.ok()?;
     let oldest = streamed.into_iter().chain(outboxed).min();
     Some(oldest.map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0))
 }

@@ -9,6 +9,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::conversion::{ConversionState, Credited};
+use crate::{
+    domain::conversion::fully_refunded,
+    storage::{
+        conversions::{ConversionRow, NewConversion},
+        reattribution::Moved,
+    },
+};
+
 pub const SCHEMA_VERSION: u32 = 1;
 pub const FIELD: &str = "e";
 
@@ -131,43 +140,6 @@ pub struct ConversionEvent {
     pub state: Option<ConversionState>,
 }
 
-/// Whom a conversion was credited to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credited {
-    pub campaign_id: i64,
-    pub influencer_id: i64,
-    pub via: String,
-    pub link_id: Option<i64>,
-}
-
-impl Credited {
-    /// The credit of an attributed conversion; `None` unless campaign, influencer and
-    /// `via` are all known.
-    pub fn of(
-        campaign_id: Option<i64>,
-        influencer_id: Option<i64>,
-        via: Option<&str>,
-        link_id: Option<i64>,
-    ) -> Option<Self> {
-        Some(Credited {
-            campaign_id: campaign_id?,
-            influencer_id: influencer_id?,
-            via: via?.to_owned(),
-            link_id,
-        })
-    }
-}
-
-/// What a conversion counts in the rollups at one moment: its refunds (a cancellation
-/// counts what was left as refunded), whether it was cancelled, and whether it no longer
-/// counts as a conversion.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConversionState {
-    pub refunded_minor: i64,
-    pub cancelled: bool,
-    pub voided: bool,
-}
-
 impl Event {
     pub fn to_json(&self) -> String {
         // Serialising plain structs of strings and numbers cannot fail.
@@ -204,6 +176,97 @@ impl Event {
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown event type `{other}`")),
         }
+    }
+}
+
+/// The event of a conversion just recorded as `conversion_id`: reported, or created by a
+/// committed redemption (whose conversion the database inserts with this id).
+pub fn conversion_recorded(conversion_id: i64, new: &NewConversion) -> Event {
+    let credit = new.decision.credit;
+    Event::Conversion(ConversionEvent {
+        v: SCHEMA_VERSION,
+        id: format!("conversion:{conversion_id}"),
+        conversion_id,
+        campaign_id: credit.map(|c| c.campaign_id),
+        influencer_id: credit.map(|c| c.influencer_id),
+        link_id: credit.and_then(|c| c.link_id),
+        via: credit.map(|c| c.via.as_str().to_owned()),
+        kind: new.kind.clone(),
+        amount_minor: new.amount_minor,
+        discount_minor: new.discount_minor,
+        currency: new.currency.clone(),
+        occurred_at: new.occurred_at,
+        code: new.code.clone(),
+        voids: false,
+        click_id: new.click_id.clone(),
+        moved_from: None,
+        state: None,
+    })
+}
+
+/// The event of refund `refund_id` taking `amount_minor` of `row` (read after the refund).
+pub fn refund_recorded(row: &ConversionRow, refund_id: i64, amount_minor: i64) -> Event {
+    // This refund took something: if the refunds are full now, it made them so.
+    let voids = fully_refunded(row.amount_minor, row.refunded_minor);
+    Event::Refund(of_row(
+        row,
+        format!("refund:{refund_id}"),
+        amount_minor,
+        voids,
+    ))
+}
+
+/// The event of `row`'s cancellation (read after it): what was not yet refunded goes.
+pub fn cancellation_recorded(row: &ConversionRow) -> Event {
+    let left = row.amount_minor - row.refunded_minor;
+    // A conversion refunded in full stopped counting with its last refund.
+    let voids = !fully_refunded(row.amount_minor, row.refunded_minor);
+    Event::Cancellation(of_row(row, format!("cancellation:{}", row.id), left, voids))
+}
+
+/// The event of a conversion whose credit moved (re-attribution).
+pub fn reattributed(moved: &Moved) -> Event {
+    let to = moved.to.as_ref();
+    Event::Reattribution(ConversionEvent {
+        v: SCHEMA_VERSION,
+        id: format!("reattribution:{}:{}", moved.conversion_id, moved.version),
+        conversion_id: moved.conversion_id,
+        campaign_id: to.map(|c| c.campaign_id),
+        influencer_id: to.map(|c| c.influencer_id),
+        link_id: to.and_then(|c| c.link_id),
+        via: to.map(|c| c.via.clone()),
+        kind: moved.kind.clone(),
+        amount_minor: moved.amount_minor,
+        discount_minor: moved.discount_minor,
+        currency: moved.currency.clone(),
+        occurred_at: moved.occurred_at,
+        code: moved.code.clone(),
+        voids: false,
+        click_id: moved.click_id.clone(),
+        moved_from: moved.from.clone(),
+        state: Some(moved.state),
+    })
+}
+
+fn of_row(row: &ConversionRow, id: String, amount_minor: i64, voids: bool) -> ConversionEvent {
+    ConversionEvent {
+        v: SCHEMA_VERSION,
+        id,
+        conversion_id: row.id,
+        campaign_id: row.campaign_id,
+        influencer_id: row.influencer_id,
+        link_id: row.link_id,
+        via: row.via.clone(),
+        kind: row.kind.clone(),
+        amount_minor,
+        discount_minor: row.discount_minor,
+        currency: row.currency.clone(),
+        occurred_at: row.occurred_at,
+        code: row.code.clone(),
+        voids,
+        click_id: row.click_id.clone(),
+        moved_from: None,
+        state: None,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The relay from the Postgres outbox to the event streams.
+//! The relay from the Postgres outbox ([`crate::storage::outbox`]) to the event streams.
 //!
 //! Conversions, refunds and cancellations write their event into `outbox` in the same
 //! transaction as the change, so an event exists exactly when its change does. The relay
@@ -22,6 +22,7 @@ use redis::aio::MultiplexedConnection;
 use sqlx::PgPool;
 
 use super::{connection, events::packed_xadds_naming_entries, keys::Keys};
+use crate::storage::outbox;
 
 const CHUNK: i64 = 500;
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -40,24 +41,18 @@ pub async fn relay_once(
     keys: &Keys,
 ) -> anyhow::Result<usize> {
     let mut tx = db.begin().await?;
-    let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-        "SELECT id, shard_key, payload FROM outbox WHERE relayed_at IS NULL
-         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(CHUNK)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = outbox::claim_unrelayed(&mut tx, CHUNK).await?;
     if rows.is_empty() {
         return Ok(0);
     }
     let streams: Vec<String> = rows
         .iter()
-        .map(|(_, shard_key, _)| keys.stream(keys.shard_of(*shard_key)))
+        .map(|row| keys.stream(keys.shard_of(row.shard_key)))
         .collect();
     let events = streams
         .iter()
         .zip(&rows)
-        .map(|(stream, (_, _, payload))| (stream.as_str(), payload.as_str()));
+        .map(|(stream, row)| (stream.as_str(), row.payload.as_str()));
     let (pipe, written_to) = packed_xadds_naming_entries(events);
     let entries: Vec<String> = pipe.query_async(conn).await?;
     let entry_of = |stream: &str| {
@@ -67,19 +62,9 @@ pub async fn relay_once(
             .and_then(|i| entries.get(i))
             .cloned()
     };
-    let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let entry_ids: Vec<Option<String>> = streams.iter().map(|s| entry_of(s)).collect();
-    sqlx::query(
-        "UPDATE outbox o SET relayed_at = now(), relayed_stream = r.stream,
-                             relayed_entry = r.entry
-         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS r(id, stream, entry)
-         WHERE o.id = r.id",
-    )
-    .bind(&ids)
-    .bind(&streams)
-    .bind(&entry_ids)
-    .execute(&mut *tx)
-    .await?;
+    outbox::mark_relayed(&mut tx, &ids, &streams, &entry_ids).await?;
     tx.commit().await?;
     Ok(rows.len())
 }
@@ -94,16 +79,7 @@ pub async fn resend_lost(
     // The oldest rows in id order (relayed first, so found first on the primary key),
     // deduplicated here: a DISTINCT in SQL would read every relayed row first, and while
     // the worker is away that is the whole backlog, every few seconds.
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT relayed_stream, relayed_entry FROM outbox
-         WHERE relayed_at < now() - make_interval(secs => $1)
-           AND relayed_stream IS NOT NULL AND relayed_entry IS NOT NULL
-         ORDER BY id LIMIT $2",
-    )
-    .bind(after.as_secs_f64())
-    .bind(CHECK_CHUNK)
-    .fetch_all(db)
-    .await?;
+    let rows = outbox::relayed_before(db, after, CHECK_CHUNK).await?;
     let mut relayed = rows;
     relayed.sort_unstable();
     relayed.dedup();
@@ -129,16 +105,7 @@ pub async fn resend_lost(
     if streams.is_empty() {
         return Ok(0);
     }
-    let reset = sqlx::query(
-        "UPDATE outbox o SET relayed_at = NULL, relayed_stream = NULL, relayed_entry = NULL
-         FROM unnest($1::text[], $2::text[]) AS lost(stream, entry)
-         WHERE o.relayed_stream = lost.stream AND o.relayed_entry = lost.entry",
-    )
-    .bind(&streams)
-    .bind(&entries)
-    .execute(db)
-    .await?
-    .rows_affected();
+    let reset = outbox::unmark_relayed(db, &streams, &entries).await?;
     tracing::warn!(
         events = reset,
         "outbox events relayed earlier are no longer in Redis; sending them again"

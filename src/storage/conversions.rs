@@ -8,9 +8,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StorageError;
 use crate::{
+    domain::conversion::Credited,
     domain::{attribution::Decision, fraud::ConversionFlags},
     ids::{id_string, opt_id_string},
-    pipeline::events::{ConversionEvent, Credited, Event, SCHEMA_VERSION},
+    pipeline::events::ConversionEvent,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,28 +79,10 @@ pub struct NewConversion {
     pub redemption_id: Option<i64>,
 }
 
-#[derive(Debug)]
-pub enum Recorded {
-    Created(ConversionRow),
-    /// The order was recorded before with the same amount and currency.
-    Replayed(ConversionRow),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error("this order was recorded with another amount or currency")]
-    AmountConflict,
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-impl From<sqlx::Error> for RecordError {
-    fn from(e: sqlx::Error) -> Self {
-        RecordError::Storage(e.into())
-    }
-}
-
-pub async fn by_order(db: &PgPool, order_id: &str) -> Result<Option<ConversionRow>, StorageError> {
+pub async fn by_order(
+    db: impl sqlx::PgExecutor<'_>,
+    order_id: &str,
+) -> Result<Option<ConversionRow>, StorageError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM conversions WHERE order_id = $1"
     ))
@@ -117,29 +100,8 @@ async fn fetch(tx: &mut Transaction<'_, Postgres>, id: i64) -> Result<Conversion
     )
 }
 
-/// Records a reported conversion, idempotently on its order.
-pub async fn record(db: &PgPool, new: &NewConversion) -> Result<Recorded, RecordError> {
-    let mut tx = db.begin().await?;
-    match insert(&mut tx, new).await? {
-        Some(row) => {
-            tx.commit().await?;
-            Ok(Recorded::Created(row))
-        }
-        None => {
-            drop(tx);
-            let existing = by_order(db, &new.order_id)
-                .await?
-                .ok_or(RecordError::AmountConflict)?;
-            if existing.amount_minor == new.amount_minor && existing.currency == new.currency {
-                Ok(Recorded::Replayed(existing))
-            } else {
-                Err(RecordError::AmountConflict)
-            }
-        }
-    }
-}
-
-/// Inserts the conversion and its event unless its order has one already (`None`).
+/// Inserts the conversion unless its order has one already (`None`); its event is the
+/// caller's to enqueue in the same transaction.
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     new: &NewConversion,
@@ -174,51 +136,17 @@ pub async fn insert(
     let Some(id) = id else {
         return Ok(None);
     };
-    let row = fetch(tx, id).await?;
-    let event = event_of(&row, format!("conversion:{id}"), row.amount_minor, false);
-    enqueue(tx, row.id, &Event::Conversion(event)).await?;
-    Ok(Some(row))
-}
-
-fn event_of(row: &ConversionRow, id: String, amount_minor: i64, voids: bool) -> ConversionEvent {
-    ConversionEvent {
-        v: SCHEMA_VERSION,
-        id,
-        conversion_id: row.id,
-        campaign_id: row.campaign_id,
-        influencer_id: row.influencer_id,
-        link_id: row.link_id,
-        via: row.via.clone(),
-        kind: row.kind.clone(),
-        amount_minor,
-        discount_minor: row.discount_minor,
-        currency: row.currency.clone(),
-        occurred_at: row.occurred_at,
-        code: row.code.clone(),
-        voids,
-        click_id: row.click_id.clone(),
-        moved_from: None,
-        state: None,
-    }
-}
-
-/// Puts an event in the outbox, to reach the streams once this transaction commits.
-pub(crate) async fn enqueue(
-    tx: &mut Transaction<'_, Postgres>,
-    shard_key: i64,
-    event: &Event,
-) -> Result<(), StorageError> {
-    sqlx::query("INSERT INTO outbox (shard_key, payload) VALUES ($1, $2)")
-        .bind(shard_key)
-        .bind(event.to_json())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    Ok(Some(fetch(tx, id).await?))
 }
 
 #[derive(Debug)]
 pub enum RefundOutcome {
-    Refunded(Box<ConversionRow>),
+    Refunded {
+        row: Box<ConversionRow>,
+        refund_id: i64,
+        /// What this refund took.
+        amount_minor: i64,
+    },
     NotFound,
     Cancelled,
     /// The amount is more than what is left (`left`), or nothing is left.
@@ -227,13 +155,14 @@ pub enum RefundOutcome {
     },
 }
 
-/// Refunds `amount` (default: all that is left) of the order's conversion.
+/// Within `tx`: refunds `amount` (default: all that is left) of the order's conversion,
+/// locking it; `Refunded` carries the row as it is after, the refund's id and what it took.
+/// Any other outcome changed nothing.
 pub async fn refund(
-    db: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     order_id: &str,
     amount: Option<i64>,
 ) -> Result<RefundOutcome, StorageError> {
-    let mut tx = db.begin().await?;
     // The amount this refund takes is decided on the locked row: what was asked, or all
     // that is left.
     let refunded: Option<(i64, i64)> = sqlx::query_as(
@@ -249,11 +178,10 @@ pub async fn refund(
     )
     .bind(order_id)
     .bind(amount)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some((id, this_refund)) = refunded else {
-        drop(tx);
-        return Ok(match by_order(db, order_id).await? {
+        return Ok(match by_order(&mut **tx, order_id).await? {
             None => RefundOutcome::NotFound,
             Some(row) if row.cancelled_at.is_some() => RefundOutcome::Cancelled,
             Some(row) => RefundOutcome::Exceeds {
@@ -261,30 +189,31 @@ pub async fn refund(
             },
         });
     };
-    let row = fetch(&mut tx, id).await?;
+    let row = fetch(tx, id).await?;
     let refund_id: i64 = sqlx::query_scalar(
         "INSERT INTO conversion_refunds (conversion_id, amount_minor) VALUES ($1, $2) RETURNING id",
     )
     .bind(id)
     .bind(this_refund)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    // `row` is read after the update, and this refund took something: if the refunds are
-    // full now, it made them so.
-    let voids = fully_refunded(row.amount_minor, row.refunded_minor);
-    let event = event_of(&row, format!("refund:{refund_id}"), this_refund, voids);
-    enqueue(&mut tx, row.id, &Event::Refund(event)).await?;
-    tx.commit().await?;
-    Ok(RefundOutcome::Refunded(Box::new(row)))
+    Ok(RefundOutcome::Refunded {
+        row: Box::new(row),
+        refund_id,
+        amount_minor: this_refund,
+    })
 }
 
-/// Cancels the conversion of an order, or the one a redemption created; `None` when there
-/// is none or it was cancelled before.
-async fn cancel_where(
+/// Within `tx`: cancels the conversion of an order, or the one a redemption created, and
+/// returns it as it is after; `None` when there is none or it was cancelled before.
+pub async fn cancel(
     tx: &mut Transaction<'_, Postgres>,
-    order_id: Option<&str>,
-    redemption_id: Option<i64>,
+    of: Cancelling<'_>,
 ) -> Result<Option<ConversionRow>, StorageError> {
+    let (order_id, redemption_id) = match of {
+        Cancelling::Order(order_id) => (Some(order_id), None),
+        Cancelling::Redemption(id) => (None, Some(id)),
+    };
     let id: Option<i64> = sqlx::query_scalar(
         "UPDATE conversions SET cancelled_at = now(), updated_at = now()
          WHERE (order_id = $1 OR redemption_id = $2) AND cancelled_at IS NULL RETURNING id",
@@ -293,45 +222,34 @@ async fn cancel_where(
     .bind(redemption_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    let row = fetch(tx, id).await?;
-    let left = row.amount_minor - row.refunded_minor;
-    // A conversion refunded in full stopped counting with its last refund.
-    let voids = !fully_refunded(row.amount_minor, row.refunded_minor);
-    let event = event_of(&row, format!("cancellation:{id}"), left, voids);
-    enqueue(tx, row.id, &Event::Cancellation(event)).await?;
-    Ok(Some(row))
-}
-
-#[derive(Debug)]
-pub enum CancelOutcome {
-    Cancelled(Box<ConversionRow>),
-    AlreadyCancelled(Box<ConversionRow>),
-    NotFound,
-}
-
-pub async fn cancel(db: &PgPool, order_id: &str) -> Result<CancelOutcome, StorageError> {
-    let mut tx = db.begin().await?;
-    if let Some(row) = cancel_where(&mut tx, Some(order_id), None).await? {
-        tx.commit().await?;
-        return Ok(CancelOutcome::Cancelled(Box::new(row)));
+    match id {
+        Some(id) => Ok(Some(fetch(tx, id).await?)),
+        None => Ok(None),
     }
-    drop(tx);
-    Ok(match by_order(db, order_id).await? {
-        Some(row) => CancelOutcome::AlreadyCancelled(Box::new(row)),
-        None => CancelOutcome::NotFound,
-    })
 }
 
-/// Within a redemption's cancellation: cancels the conversion it created, if any.
-pub async fn cancel_for_redemption(
-    tx: &mut Transaction<'_, Postgres>,
-    redemption_id: i64,
-) -> Result<(), StorageError> {
-    cancel_where(tx, None, Some(redemption_id)).await?;
-    Ok(())
+/// Which conversion to cancel.
+#[derive(Debug, Clone, Copy)]
+pub enum Cancelling<'a> {
+    Order(&'a str),
+    /// The one a redemption created.
+    Redemption(i64),
+}
+
+/// `n` conversion ids, taken now from the table's identity sequence, for conversions
+/// inserted later with their id given (a redemption's, whose event must name it before
+/// the database function that inserts it runs).
+pub async fn allocate_ids(db: &PgPool, n: usize) -> Result<Vec<i64>, StorageError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('conversions', 'id'))
+         FROM generate_series(1, $1)",
+    )
+    .bind(n as i64)
+    .fetch_all(db)
+    .await?)
 }
 
 /// Deletes the outbox rows of events the worker dead-lettered: they will not be stored, and
@@ -376,12 +294,6 @@ impl ConversionCounts {
             flagged: sign * self.flagged,
         }
     }
-}
-
-/// Refunds have reached the amount (a conversion of no amount is never refunded in full):
-/// the conversion no longer counts.
-pub fn fully_refunded(amount_minor: i64, refunded_minor: i64) -> bool {
-    amount_minor > 0 && refunded_minor == amount_minor
 }
 
 /// An event to store, with its fraud signals and what it adds to the rollups.

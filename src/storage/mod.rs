@@ -13,6 +13,7 @@ pub mod costs;
 pub mod enrollments;
 pub mod influencers;
 pub mod links;
+pub mod outbox;
 pub mod posts;
 pub mod reattribution;
 pub mod redemptions;
@@ -28,6 +29,19 @@ use sqlx::{
 use crate::config::Settings;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A transaction on the pool, as every multi-statement change takes it.
+pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
+
+/// Begins a transaction; a failure is a [`StorageError`] like any other query's.
+pub async fn begin(db: &PgPool) -> Result<Tx<'static>, StorageError> {
+    Ok(db.begin().await?)
+}
+
+/// Commits `tx`; a failure is a [`StorageError`] like any other query's.
+pub async fn commit(tx: Tx<'_>) -> Result<(), StorageError> {
+    Ok(tx.commit().await?)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -14,14 +14,34 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::StorageError;
-use crate::{
-    domain::{
-        attribution::{self, ClickOwner, CodeOwner, Credit, Priority},
-        click_id,
-    },
-    pipeline::events::{ConversionEvent, ConversionState, Credited, Event, SCHEMA_VERSION},
+use super::{outbox, StorageError};
+use crate::domain::{
+    attribution::{self, ClickOwner, CodeOwner, Credit, Priority},
+    click_id,
+    conversion::{fully_refunded, ConversionState, Credited},
 };
+
+/// A conversion whose credit moved, with what its event must carry.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    pub conversion_id: i64,
+    /// The conversion's attribution version after the move: one event per version.
+    pub version: i32,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub discount_minor: i64,
+    pub currency: String,
+    pub occurred_at: DateTime<Utc>,
+    pub code: Option<String>,
+    pub click_id: Option<String>,
+    pub from: Option<Credited>,
+    pub to: Option<Credited>,
+    /// What it counted in the rollups when it moved.
+    pub state: ConversionState,
+}
+
+/// The finished event (JSON) of a move, as the outbox stores it.
+pub type EventOf = fn(&Moved) -> String;
 
 const BATCH: i64 = 500;
 
@@ -66,8 +86,7 @@ impl Fact {
 
     /// What the conversion counts in the rollups now.
     fn state(&self) -> ConversionState {
-        let fully_refunded =
-            super::conversions::fully_refunded(self.amount_minor, self.refunded_minor);
+        let fully_refunded = fully_refunded(self.amount_minor, self.refunded_minor);
         ConversionState {
             // A cancellation counted what was left as refunded.
             refunded_minor: if self.cancelled {
@@ -94,7 +113,13 @@ struct LinkTerms {
     currency: String,
 }
 
-pub async fn reattribute(db: &PgPool, campaign_id: i64) -> Result<Outcome, StorageError> {
+/// Decides the campaign's conversions again; each move's event, made by `event_of`, is
+/// enqueued in the transaction that moves it.
+pub async fn reattribute(
+    db: &PgPool,
+    campaign_id: i64,
+    event_of: EventOf,
+) -> Result<Outcome, StorageError> {
     let mut outcome = Outcome::default();
     let mut after = 0_i64;
     loop {
@@ -118,14 +143,18 @@ pub async fn reattribute(db: &PgPool, campaign_id: i64) -> Result<Outcome, Stora
             return Ok(outcome);
         };
         after = last;
-        let batch = decide_batch(db, &ids).await?;
+        let batch = decide_batch(db, &ids, event_of).await?;
         outcome.examined += batch.examined;
         outcome.moved += batch.moved;
         outcome.kept_for_currency += batch.kept_for_currency;
     }
 }
 
-async fn decide_batch(db: &PgPool, ids: &[i64]) -> Result<Outcome, StorageError> {
+async fn decide_batch(
+    db: &PgPool,
+    ids: &[i64],
+    event_of: EventOf,
+) -> Result<Outcome, StorageError> {
     let mut tx = db.begin().await?;
     let facts: Vec<Fact> = sqlx::query_as(
         "SELECT id, kind, amount_minor, currency::text AS currency, discount_minor,
@@ -233,26 +262,21 @@ async fn decide_batch(db: &PgPool, ids: &[i64]) -> Result<Outcome, StorageError>
         .bind(decision.rule)
         .fetch_one(&mut *tx)
         .await?;
-        let event = ConversionEvent {
-            v: SCHEMA_VERSION,
-            id: format!("reattribution:{}:{version}", fact.id),
+        let moved = Moved {
             conversion_id: fact.id,
-            campaign_id: new.as_ref().map(|c| c.campaign_id),
-            influencer_id: new.as_ref().map(|c| c.influencer_id),
-            link_id: new.as_ref().and_then(|c| c.link_id),
-            via: new.as_ref().map(|c| c.via.clone()),
+            version,
             kind: fact.kind.clone(),
             amount_minor: fact.amount_minor,
             discount_minor: fact.discount_minor,
             currency: fact.currency.clone(),
             occurred_at: fact.occurred_at,
             code: fact.code.clone(),
-            voids: false,
             click_id: fact.click_id.clone(),
-            moved_from: fact.credited(),
-            state: Some(fact.state()),
+            from: fact.credited(),
+            to: new,
+            state: fact.state(),
         };
-        super::conversions::enqueue(&mut tx, fact.id, &Event::Reattribution(event)).await?;
+        outbox::enqueue(&mut tx, fact.id, &event_of(&moved)).await?;
         outcome.moved += 1;
     }
     tx.commit().await?;

@@ -527,14 +527,6 @@ pub async fn by_code(
     .await?)
 }
 
-/// When the oldest conversion, refund or cancellation still waiting in the outbox was
-/// written; `None` when the outbox is empty.
-pub async fn oldest_outbox_event(db: &PgPool) -> Result<Option<DateTime<Utc>>, StorageError> {
-    Ok(sqlx::query_scalar("SELECT min(created_at) FROM outbox")
-        .fetch_one(db)
-        .await?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,7 +277,7 @@ pub async fn reattribute(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let campaign = find(&state, &id).await?;
-    let outcome = crate::storage::reattribution::reattribute(&state.db, campaign.id).await?;
+    let outcome = crate::attribution::reattribute(&state.db, campaign.id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "campaign_id": campaign.id.to_string(),
         "examined": outcome.examined,

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
+    checkout::conversions::{self as converting, CancelOutcome, RecordError, Recorded},
     domain::{
         attribution::{self, ClickOwner, CodeOwner, Priority, Via},
         code::PromoCode,
@@ -17,9 +18,7 @@ use crate::{
     state::AppState,
     storage::{
         campaigns,
-        conversions::{
-            self, CancelOutcome, ConversionRow, NewConversion, RecordError, Recorded, RefundOutcome,
-        },
+        conversions::{self, ConversionRow, NewConversion, RefundOutcome},
         links, redemptions,
     },
 };
@@ -177,7 +176,7 @@ pub async fn create(
         decision,
         redemption_id: None,
     };
-    match conversions::record(&state.db, &new).await {
+    match converting::record(&state.db, &new).await {
         Ok(Recorded::Created(row)) => Ok(HttpResponse::Accepted().json(view(&row))),
         Ok(Recorded::Replayed(row)) => Ok(HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))
@@ -235,8 +234,8 @@ pub async fn refund(
         }
         None => None,
     };
-    match conversions::refund(&state.db, &order_id, amount).await? {
-        RefundOutcome::Refunded(row) => Ok(HttpResponse::Ok().json(view(&row))),
+    match converting::refund(&state.db, &order_id, amount).await? {
+        RefundOutcome::Refunded { row, .. } => Ok(HttpResponse::Ok().json(view(&row))),
         RefundOutcome::NotFound => Err(ApiError::not_found("conversion")),
         RefundOutcome::Cancelled => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -257,7 +256,7 @@ pub async fn cancel(
     order_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let order_id = order_in_path(&order_id)?;
-    match conversions::cancel(&state.db, &order_id).await? {
+    match converting::cancel(&state.db, &order_id).await? {
         CancelOutcome::Cancelled(row) => Ok(HttpResponse::Ok().json(view(&row))),
         CancelOutcome::AlreadyCancelled(row) => Ok(HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    checkout::redemptions::{self as redeeming, NewRedemption, RedeemError, Redeemed, Transition},
     domain::money::{self, Currency},
     http::{auth::Checkout, error::ApiError, wire::path_id},
     state::AppState,
-    storage::redemptions::{self, NewRedemption, RedeemError, Redeemed, Transition},
+    storage::redemptions,
 };
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -90,7 +91,7 @@ pub async fn create(
             .then(|| now + Duration::seconds(i64::from(state.settings.hold_seconds))),
         request_hash: hash,
     };
-    match redemptions::redeem(&state.db, &state.code_terms, &state.redeemer, &new, now).await {
+    match redeeming::redeem(&state.db, &state.code_terms, &state.redeemer, &new, now).await {
         Ok(Redeemed::Created(row)) => Ok(HttpResponse::Created().json(row)),
         Ok(Redeemed::Replayed(row)) => Ok(HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))
@@ -138,7 +139,7 @@ fn answer(transition: Transition, refused_code: &'static str) -> Result<HttpResp
         Transition::Refused(row) => Err(ApiError::new(
             StatusCode::CONFLICT,
             refused_code,
-            format!("the redemption is {}", row.status),
+            format!("the redemption is {}", row.status.as_str()),
         )),
         Transition::NotFound => Err(ApiError::not_found("redemption")),
     }
@@ -150,7 +151,7 @@ pub async fn commit(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "redemption")?;
-    answer(redemptions::commit(&state.db, id).await?, "not_reserved")
+    answer(redeeming::commit(&state.db, id).await?, "not_reserved")
 }
 
 pub async fn release(
@@ -159,7 +160,7 @@ pub async fn release(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "redemption")?;
-    answer(redemptions::release(&state.db, id).await?, "not_reserved")
+    answer(redeeming::release(&state.db, id).await?, "not_reserved")
 }
 
 pub async fn cancel(
@@ -168,5 +169,5 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "redemption")?;
-    answer(redemptions::cancel(&state.db, id).await?, "not_active")
+    answer(redeeming::cancel(&state.db, id).await?, "not_active")
 }

@@ -83,7 +83,7 @@ pub async fn validate(
     Ok(HttpResponse::Ok().json(Verdict {
         valid: true,
         discount_minor: discount,
-        discount_kind: Some(code.discount_kind),
+        discount_kind: Some(code.discount_kind.as_str().to_owned()),
         reason: None,
         message: None,
     }))
