@@ -2,16 +2,37 @@
 //! its event (built by [`crate::pipeline::events`]) are written in one transaction, so an
 //! event exists exactly when its change does.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{
+    domain::{
+        attribution::{self, ClickOwner, CodeOwner, Decision, Priority, Via},
+        click_id::ClickId,
+        code::PromoCode,
+        money::Currency,
+    },
     pipeline::events,
     storage::{
-        self,
+        self, campaigns,
         conversions::{self, Cancelling, ConversionRow, NewConversion, RefundOutcome},
-        outbox, StorageError,
+        links, outbox, redemptions, StorageError,
     },
 };
+
+/// A conversion a shop reports, parsed and verified.
+#[derive(Debug)]
+pub struct Reported {
+    pub order_id: String,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub code: Option<PromoCode>,
+    /// Verified: it carries our signature.
+    pub click: Option<ClickId>,
+    pub customer_ref: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
 
 #[derive(Debug)]
 pub enum Recorded {
@@ -24,11 +45,82 @@ pub enum Recorded {
 pub enum RecordError {
     #[error("this order was recorded with another amount or currency")]
     AmountConflict,
+    #[error("the conversion's currency is not the credited campaign's currency")]
+    CurrencyMismatch,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
-/// Records a reported conversion, idempotently on its order.
+/// Decides who gets the credit for a reported conversion (see [`attribution::decide`]),
+/// then records it.
+pub async fn report(db: &PgPool, reported: Reported) -> Result<Recorded, RecordError> {
+    let decision = credit_for(db, &reported).await?;
+    let new = NewConversion {
+        order_id: reported.order_id,
+        kind: reported.kind,
+        amount_minor: reported.amount_minor,
+        currency: reported.currency.code().to_owned(),
+        discount_minor: 0,
+        code: reported.code.map(|c| c.as_str().to_owned()),
+        click_id: reported.click.map(|c| c.as_str().to_owned()),
+        customer_ref: reported.customer_ref,
+        occurred_at: reported.occurred_at,
+        decision,
+        redemption_id: None,
+    };
+    record(db, &new).await
+}
+
+/// The code's and the click's owners, each with its campaign's currency and read once with
+/// the campaign's rules, and the decision between them. A credit in another currency than
+/// the conversion's is refused.
+async fn credit_for(db: &PgPool, reported: &Reported) -> Result<Decision, RecordError> {
+    let mut code_owner: Option<(CodeOwner, String)> = None;
+    if let Some(code) = &reported.code {
+        if let Some(found) = redemptions::code_for_cart(db, code.as_str()).await? {
+            let campaign = campaigns::get(db, found.campaign_id).await?;
+            let owner = CodeOwner {
+                campaign_id: found.campaign_id,
+                influencer_id: found.influencer_id,
+                priority: campaign
+                    .map(|c| Priority::parse(&c.attribution_priority))
+                    .unwrap_or(Priority::Code),
+            };
+            code_owner = Some((owner, found.currency));
+        }
+    }
+    let mut click_owner: Option<(ClickOwner, String)> = None;
+    if let Some(click) = &reported.click {
+        if let Some(link) = links::get(db, click.link_id).await? {
+            if let Some(campaign) = campaigns::get(db, link.campaign_id).await? {
+                let owner = ClickOwner {
+                    link_id: link.id,
+                    campaign_id: link.campaign_id,
+                    influencer_id: link.influencer_id,
+                    clicked_at: click.clicked_at,
+                    window_days: campaign.attribution_window_days,
+                };
+                click_owner = Some((owner, campaign.currency));
+            }
+        }
+    }
+    let decision = attribution::decide(
+        code_owner.as_ref().map(|(owner, _)| *owner),
+        click_owner.as_ref().map(|(owner, _)| *owner),
+        reported.occurred_at,
+    );
+    let credited_currency = match decision.credit.map(|c| c.via) {
+        Some(Via::Code) => code_owner.as_ref().map(|(_, currency)| currency),
+        Some(Via::Click) => click_owner.as_ref().map(|(_, currency)| currency),
+        None => None,
+    };
+    if credited_currency.is_some_and(|c| !c.eq_ignore_ascii_case(reported.currency.code())) {
+        return Err(RecordError::CurrencyMismatch);
+    }
+    Ok(decision)
+}
+
+/// Records a conversion, idempotently on its order.
 pub async fn record(db: &PgPool, new: &NewConversion) -> Result<Recorded, RecordError> {
     let mut tx = storage::begin(db).await?;
     if let Some(row) = insert(&mut tx, new).await? {

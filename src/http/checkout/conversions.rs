@@ -7,20 +7,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    checkout::conversions::{self as converting, CancelOutcome, RecordError, Recorded},
+    checkout::conversions::{self as converting, CancelOutcome, RecordError, Recorded, Reported},
     domain::{
-        attribution::{self, ClickOwner, CodeOwner, Priority, Via},
         code::PromoCode,
         money::{self, Currency},
         time, Invalid,
     },
     http::{auth::Checkout, error::ApiError},
     state::AppState,
-    storage::{
-        campaigns,
-        conversions::{self, ConversionRow, NewConversion, RefundOutcome},
-        links, redemptions,
-    },
+    storage::conversions::{self, ConversionRow, RefundOutcome},
 };
 
 #[derive(Debug, Deserialize)]
@@ -115,68 +110,17 @@ pub async fn create(
         None => None,
     };
 
-    // Each candidate with its campaign's currency, read once with the campaign's rules.
-    let mut code_owner: Option<(CodeOwner, String)> = None;
-    if let Some(code) = &code {
-        if let Some(found) = redemptions::code_for_cart(&state.db, code.as_str()).await? {
-            let campaign = campaigns::get(&state.db, found.campaign_id).await?;
-            let owner = CodeOwner {
-                campaign_id: found.campaign_id,
-                influencer_id: found.influencer_id,
-                priority: campaign
-                    .map(|c| Priority::parse(&c.attribution_priority))
-                    .unwrap_or(Priority::Code),
-            };
-            code_owner = Some((owner, found.currency));
-        }
-    }
-    let mut click_owner: Option<(ClickOwner, String)> = None;
-    if let Some(click) = &click {
-        if let Some(link) = links::get(&state.db, click.link_id).await? {
-            if let Some(campaign) = campaigns::get(&state.db, link.campaign_id).await? {
-                let owner = ClickOwner {
-                    link_id: link.id,
-                    campaign_id: link.campaign_id,
-                    influencer_id: link.influencer_id,
-                    clicked_at: click.clicked_at,
-                    window_days: campaign.attribution_window_days,
-                };
-                click_owner = Some((owner, campaign.currency));
-            }
-        }
-    }
-    let decision = attribution::decide(
-        code_owner.as_ref().map(|(owner, _)| *owner),
-        click_owner.as_ref().map(|(owner, _)| *owner),
-        occurred_at,
-    );
-    let credited_currency = match decision.credit.map(|c| c.via) {
-        Some(Via::Code) => code_owner.as_ref().map(|(_, currency)| currency),
-        Some(Via::Click) => click_owner.as_ref().map(|(_, currency)| currency),
-        None => None,
-    };
-    if credited_currency.is_some_and(|c| !c.eq_ignore_ascii_case(currency.code())) {
-        return Err(ApiError::unprocessable(
-            "currency_mismatch",
-            "the conversion's currency is not the credited campaign's currency",
-        )
-        .with_field("currency"));
-    }
-
-    let new = NewConversion {
+    let reported = Reported {
         order_id,
         kind,
         amount_minor: amount,
-        currency: currency.code().to_owned(),
-        discount_minor: 0,
-        code: code.map(|c| c.as_str().to_owned()),
-        click_id: click.map(|c| c.as_str().to_owned()),
+        currency,
+        code,
+        click,
         customer_ref,
         occurred_at,
-        decision,
-        redemption_id: None,
     };
-    match converting::record(&state.db, &new).await {
+    match converting::report(&state.db, reported).await {
         Ok(Recorded::Created(row)) => Ok(HttpResponse::Accepted().json(view(&row))),
         Ok(Recorded::Replayed(row)) => Ok(HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))
@@ -187,6 +131,11 @@ pub async fn create(
             "this order was recorded with another amount or currency",
         )
         .with_field("order_id")),
+        Err(RecordError::CurrencyMismatch) => Err(ApiError::unprocessable(
+            "currency_mismatch",
+            "the conversion's currency is not the credited campaign's currency",
+        )
+        .with_field("currency")),
         Err(RecordError::Storage(e)) => Err(e.into()),
     }
 }

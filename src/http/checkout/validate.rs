@@ -5,13 +5,13 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    checkout::validation::{self, Cart},
     domain::{
-        checkout::{self, Rejection},
+        checkout::Rejection,
         money::{self, Currency},
     },
     http::{auth::Checkout, error::ApiError},
     state::AppState,
-    storage::redemptions,
 };
 
 #[derive(Debug, Deserialize)]
@@ -27,7 +27,7 @@ struct Verdict {
     valid: bool,
     discount_minor: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    discount_kind: Option<String>,
+    discount_kind: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,33 +58,22 @@ pub async fn validate(
     let currency = Currency::parse("currency", &body.currency)?;
     let customer = super::customer_ref(body.customer_ref.as_deref())?;
 
-    let found = match super::typed_code(&code) {
-        Some(code) => redemptions::code_for_cart(&state.db, &code).await?,
-        None => None,
+    let code = super::typed_code(&code);
+    let cart = Cart {
+        code: code.as_deref(),
+        subtotal_minor: subtotal,
+        currency: currency.code(),
+        customer_ref: customer.as_deref(),
     };
-    let Some(code) = found else {
-        return Ok(HttpResponse::Ok().json(Verdict::rejected(Rejection::CodeNotFound)));
+    let verdict = match validation::validate(&state.db, &cart, Utc::now()).await? {
+        Ok((discount, kind)) => Verdict {
+            valid: true,
+            discount_minor: discount,
+            discount_kind: Some(kind.as_str()),
+            reason: None,
+            message: None,
+        },
+        Err(rejection) => Verdict::rejected(rejection),
     };
-    let discount = match checkout::evaluate(&code.terms(), Utc::now(), subtotal, currency.code()) {
-        Ok(discount) => discount,
-        Err(rejection) => return Ok(HttpResponse::Ok().json(Verdict::rejected(rejection))),
-    };
-    if code
-        .max_redemptions
-        .is_some_and(|max| code.redemptions >= max)
-    {
-        return Ok(HttpResponse::Ok().json(Verdict::rejected(Rejection::UsageLimitReached)));
-    }
-    if let (Some(customer), Some(max)) = (&customer, code.max_per_customer) {
-        if redemptions::customer_uses(&state.db, code.id, customer).await? >= max {
-            return Ok(HttpResponse::Ok().json(Verdict::rejected(Rejection::CustomerLimitReached)));
-        }
-    }
-    Ok(HttpResponse::Ok().json(Verdict {
-        valid: true,
-        discount_minor: discount,
-        discount_kind: Some(code.discount_kind.as_str().to_owned()),
-        reason: None,
-        message: None,
-    }))
+    Ok(HttpResponse::Ok().json(verdict))
 }
