@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{PageRequest, StorageError};
+use super::{PageRequest, RowLock, StorageError};
 use crate::ids::id_string;
 
 /// A campaign as stored and as sent: `status` is derived from the dates unless a manager
@@ -67,14 +67,14 @@ impl From<Campaign> for CampaignFields {
     }
 }
 
-const SELECT: &str = "SELECT id, name, slug, currency, starts_at, ends_at, budget_minor, goal,
+/// The stored columns and the derived `status`.
+const COLUMNS: &str = "id, name, slug, currency, starts_at, ends_at, budget_minor, goal,
     goal_target, attribution_window_days, margin_bps, attribution_priority,
     coalesce(status_override,
              CASE WHEN now() < starts_at THEN 'draft'
                   WHEN ends_at IS NOT NULL AND now() >= ends_at THEN 'ended'
                   ELSE 'active' END) AS status,
-    status_override, created_at, updated_at
-    FROM campaigns";
+    status_override, created_at, updated_at";
 
 pub async fn insert(db: &PgPool, f: &CampaignFields) -> Result<Campaign, StorageError> {
     let id: i64 = sqlx::query_scalar(
@@ -102,22 +102,23 @@ pub async fn insert(db: &PgPool, f: &CampaignFields) -> Result<Campaign, Storage
 }
 
 pub async fn get(db: &PgPool, id: i64) -> Result<Option<Campaign>, StorageError> {
-    Ok(sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    super::row_by_key(db, "campaigns", COLUMNS, "id", id, RowLock::No).await
 }
 
+/// The campaign, locked until `tx` ends.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
 ) -> Result<Option<Campaign>, StorageError> {
-    Ok(
-        sqlx::query_as(&format!("{SELECT} WHERE id = $1 FOR UPDATE"))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?,
+    super::row_by_key(
+        &mut **tx,
+        "campaigns",
+        COLUMNS,
+        "id",
+        id,
+        RowLock::ForUpdate,
     )
+    .await
 }
 
 pub async fn update(
@@ -131,8 +132,7 @@ pub async fn update(
              budget_minor = $6, goal = $7, goal_target = $8, attribution_window_days = $9,
              margin_bps = $10, attribution_priority = $11, status_override = $12, updated_at = now()
            WHERE id = $1 RETURNING *)
-         {}",
-        SELECT.replace("FROM campaigns", "FROM updated")
+         SELECT {COLUMNS} FROM updated"
     ))
     .bind(id)
     .bind(&f.name)
@@ -151,11 +151,5 @@ pub async fn update(
 }
 
 pub async fn list(db: &PgPool, page: PageRequest) -> Result<Vec<Campaign>, StorageError> {
-    Ok(
-        sqlx::query_as(&format!("{SELECT} WHERE id > $1 ORDER BY id LIMIT $2"))
-            .bind(page.after)
-            .bind(page.fetch_limit())
-            .fetch_all(db)
-            .await?,
-    )
+    super::list_page(db, "campaigns", COLUMNS, page).await
 }

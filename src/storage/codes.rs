@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{PageRequest, ParentFilter, StorageError};
+use super::{PageRequest, ParentFilter, RowLock, StorageError};
 use crate::ids::id_string;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -120,24 +120,23 @@ pub async fn insert(
 }
 
 pub async fn get(db: &PgPool, code: &str) -> Result<Option<PromoCodeRow>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM promo_codes WHERE code = $1"
-    ))
-    .bind(code)
-    .fetch_optional(db)
-    .await?)
+    super::row_by_key(db, "promo_codes", COLUMNS, "code", code, RowLock::No).await
 }
 
+/// The code, locked until `tx` ends.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
     code: &str,
 ) -> Result<Option<PromoCodeRow>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM promo_codes WHERE code = $1 FOR UPDATE"
-    ))
-    .bind(code)
-    .fetch_optional(&mut **tx)
-    .await?)
+    super::row_by_key(
+        &mut **tx,
+        "promo_codes",
+        COLUMNS,
+        "code",
+        code,
+        RowLock::ForUpdate,
+    )
+    .await
 }
 
 pub async fn update(

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
-use super::{PageRequest, StorageError};
+use super::{PageRequest, RowLock, StorageError};
 use crate::ids::id_string;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -83,26 +83,32 @@ pub async fn get(
     campaign_id: i64,
     influencer_id: i64,
 ) -> Result<Option<Enrollment>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM enrollments WHERE campaign_id = $1 AND influencer_id = $2"
-    ))
-    .bind(campaign_id)
-    .bind(influencer_id)
-    .fetch_optional(db)
-    .await?)
+    by_pair(db, campaign_id, influencer_id, RowLock::No).await
 }
 
+/// The enrollment, locked until `tx` ends.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
     campaign_id: i64,
     influencer_id: i64,
 ) -> Result<Option<Enrollment>, StorageError> {
+    by_pair(&mut **tx, campaign_id, influencer_id, RowLock::ForUpdate).await
+}
+
+/// The one read of an enrollment by its campaign and influencer, behind `get` and `lock`.
+async fn by_pair<'e>(
+    db: impl PgExecutor<'e>,
+    campaign_id: i64,
+    influencer_id: i64,
+    lock: RowLock,
+) -> Result<Option<Enrollment>, StorageError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM enrollments WHERE campaign_id = $1 AND influencer_id = $2 FOR UPDATE"
+        "SELECT {COLUMNS} FROM enrollments WHERE campaign_id = $1 AND influencer_id = $2{}",
+        lock.clause()
     ))
     .bind(campaign_id)
     .bind(influencer_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(db)
     .await?)
 }
 

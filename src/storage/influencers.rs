@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{PageRequest, StorageError};
+use super::{PageRequest, RowLock, StorageError};
 use crate::ids::id_string;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -59,24 +59,23 @@ pub async fn insert(db: &PgPool, f: &InfluencerFields) -> Result<Influencer, Sto
 }
 
 pub async fn get(db: &PgPool, id: i64) -> Result<Option<Influencer>, StorageError> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM influencers WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    super::row_by_key(db, "influencers", COLUMNS, "id", id, RowLock::No).await
 }
 
+/// The influencer, locked until `tx` ends.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
 ) -> Result<Option<Influencer>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM influencers WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?)
+    super::row_by_key(
+        &mut **tx,
+        "influencers",
+        COLUMNS,
+        "id",
+        id,
+        RowLock::ForUpdate,
+    )
+    .await
 }
 
 pub async fn update(

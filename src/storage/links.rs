@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{types::Json, PgExecutor, PgPool, Postgres, Transaction};
 
-use super::{PageRequest, ParentFilter, StorageError};
+use super::{PageRequest, ParentFilter, RowLock, StorageError};
 use crate::{
     domain::link::{Rule, Utm},
     ids::id_string,
@@ -95,24 +95,15 @@ pub async fn insert<'e>(
 }
 
 pub async fn get(db: &PgPool, id: i64) -> Result<Option<Link>, StorageError> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM links WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    super::row_by_key(db, "links", COLUMNS, "id", id, RowLock::No).await
 }
 
+/// The link, locked until `tx` ends.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
 ) -> Result<Option<Link>, StorageError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM links WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?)
+    super::row_by_key(&mut **tx, "links", COLUMNS, "id", id, RowLock::ForUpdate).await
 }
 
 pub async fn update(

@@ -22,8 +22,9 @@ pub mod reports;
 use std::time::Duration;
 
 use sqlx::{
+    pool::PoolConnection,
     postgres::{PgPoolOptions, PgRow},
-    FromRow, PgPool,
+    Encode, FromRow, PgExecutor, PgPool, Postgres, Transaction, Type,
 };
 
 use crate::config::Settings;
@@ -151,6 +152,22 @@ pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
         .connect_lazy(&settings.database_url)
 }
 
+/// Starts a transaction. Failing to (the pool timed out, the connection broke) is a
+/// storage error like any other, answered the same way as a failed query.
+pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, StorageError> {
+    Ok(db.begin().await?)
+}
+
+/// Commits `tx`, with its failure classified like any other storage error.
+pub async fn commit(tx: Transaction<'_, Postgres>) -> Result<(), StorageError> {
+    Ok(tx.commit().await?)
+}
+
+/// One connection of the pool, for several statements outside a transaction.
+pub async fn acquire(db: &PgPool) -> Result<PoolConnection<Postgres>, StorageError> {
+    Ok(db.acquire().await?)
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
@@ -235,5 +252,47 @@ where
     .bind(page.after)
     .bind(page.fetch_limit())
     .fetch_all(db)
+    .await?)
+}
+
+/// Whether a read locks the row it finds (`FOR UPDATE`) until its transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLock {
+    No,
+    ForUpdate,
+}
+
+impl RowLock {
+    /// The clause ending the `SELECT`.
+    pub fn clause(self) -> &'static str {
+        match self {
+            RowLock::No => "",
+            RowLock::ForUpdate => " FOR UPDATE",
+        }
+    }
+}
+
+/// `SELECT {columns} FROM {table} WHERE {key_column} = $1`, locked when asked: the one
+/// read of a row by its key behind each table module's `get` and `lock`, so the two cannot
+/// drift apart. `table`, `columns` and `key_column` are constants of the calling module,
+/// never client input.
+pub async fn row_by_key<'e, T, K>(
+    db: impl PgExecutor<'e>,
+    table: &str,
+    columns: &str,
+    key_column: &str,
+    key: K,
+    lock: RowLock,
+) -> Result<Option<T>, StorageError>
+where
+    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    K: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send,
+{
+    Ok(sqlx::query_as(&format!(
+        "SELECT {columns} FROM {table} WHERE {key_column} = $1{}",
+        lock.clause()
+    ))
+    .bind(key)
+    .fetch_optional(db)
     .await?)
 }

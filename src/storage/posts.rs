@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{PageRequest, ParentFilter, StorageError};
+use super::{PageRequest, ParentFilter, RowLock, StorageError};
 use crate::ids::id_string;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -81,12 +81,7 @@ pub async fn insert(db: &PgPool, p: &NewPost) -> Result<Post, StorageError> {
 }
 
 pub async fn get(db: &PgPool, id: i64) -> Result<Option<Post>, StorageError> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    super::row_by_key(db, "posts", POST_COLUMNS, "id", id, RowLock::No).await
 }
 
 pub async fn list(

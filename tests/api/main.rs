@@ -1,5 +1,6 @@
 //! API tests against real Postgres and Redis: one binary, one module per area.
 
+mod admin_patch;
 mod api_keys;
 mod auth;
 mod caches;

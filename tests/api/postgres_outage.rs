@@ -1,5 +1,6 @@
-//! Redirects while Postgres is away: links the process has cached keep redirecting past
-//! their TTL (stale if error); only links it never saw answer 503.
+//! While Postgres is away: links the process has cached keep redirecting past their TTL
+//! (stale if error), only links it never saw answer 503; a management write that cannot
+//! begin its transaction fails like any other storage failure.
 
 use std::{
     net::SocketAddr,
@@ -10,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use serde_json::json;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::helpers::{fresh_database, spawn_app_on};
@@ -108,4 +110,28 @@ async fn cached_links_keep_redirecting_while_postgres_is_away_for_longer_than_th
     // And a link this process never saw cannot be looked up
     let unknown = follow("nora").await.unwrap();
     assert_eq!(unknown.status(), 503);
+}
+
+#[tokio::test]
+async fn an_admin_write_fails_like_a_read_while_postgres_is_away() {
+    // Given a service that reaches Postgres through a proxy, and a campaign
+    let direct = fresh_database().await;
+    let mut url = url::Url::parse(&direct).unwrap();
+    let target: SocketAddr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+        .parse()
+        .unwrap();
+    let proxy = CuttableProxy::start(target).await;
+    url.set_port(Some(proxy.port)).unwrap();
+    let app = spawn_app_on(url.as_str(), &[]).await;
+    let campaign = app.campaign("summer").await;
+    let path = format!("/v1/campaigns/{campaign}");
+
+    // When Postgres goes away
+    proxy.cut();
+
+    // Then a PATCH, which cannot begin its transaction, is answered like a GET, which
+    // cannot run its query: both are storage failures
+    let (patch, get) = tokio::join!(app.patch(&path, json!({"name": "x"})), app.get(&path));
+    get.assert_error(500, "internal_error");
+    patch.assert_error(500, "internal_error");
 }

@@ -3,7 +3,9 @@
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
+use sqlx::{Postgres, Transaction};
 
+use super::patch::{self, Patchable, Patched};
 use crate::{
     domain::{kpi, money, slug::CampaignSlug, text, time, Invalid},
     http::{
@@ -13,7 +15,10 @@ use crate::{
         wire::{nullable, path_id},
     },
     state::AppState,
-    storage::campaigns::{self, Campaign, CampaignFields},
+    storage::{
+        campaigns::{self, Campaign, CampaignFields},
+        StorageError,
+    },
 };
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -241,14 +246,30 @@ pub async fn patch(
     body: web::Json<PatchCampaign>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "campaign")?;
-    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-    let current = campaigns::lock(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("campaign"))?;
-    let fields = body.into_inner().apply(current.into())?;
-    let updated = campaigns::update(&mut tx, id, &fields).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(updated))
+    let Patched { after, .. } =
+        patch::run::<Campaign>(&state.db, &id, |fields, _| body.into_inner().apply(fields)).await?;
+    Ok(HttpResponse::Ok().json(after))
+}
+
+impl Patchable for Campaign {
+    type Key = i64;
+    type Fields = CampaignFields;
+    const NAME: &'static str = "campaign";
+
+    async fn lock(
+        tx: &mut Transaction<'_, Postgres>,
+        id: &i64,
+    ) -> Result<Option<Self>, StorageError> {
+        campaigns::lock(tx, *id).await
+    }
+
+    async fn update(
+        tx: &mut Transaction<'_, Postgres>,
+        current: &Self,
+        fields: &CampaignFields,
+    ) -> Result<Self, StorageError> {
+        campaigns::update(tx, current.id, fields).await
+    }
 }
 
 pub async fn list(

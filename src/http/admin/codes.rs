@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, Transaction};
 
+use super::patch::{self, Patchable, Patched};
 use crate::{
     domain::{
         code::{CodePrefix, PromoCode, DEFAULT_GENERATED_LENGTH, MAX_LEN, MIN_GENERATED_LENGTH},
@@ -18,8 +20,9 @@ use crate::{
     pipeline::changes,
     state::AppState,
     storage::{
-        campaigns,
-        codes::{self, CodeTerms},
+        self, campaigns,
+        codes::{self, CodeTerms, PromoCodeRow},
+        StorageError,
     },
 };
 
@@ -238,7 +241,7 @@ pub async fn generate(
     let terms = body.validate()?;
     let (campaign_id, influencer_id) = body.owners(&state).await?;
 
-    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+    let mut tx = storage::begin(&state.db).await?;
     let mut issued: Vec<String> = Vec::with_capacity(count);
     // Each round inserts what is free; with ≥8 random characters a second round is rare.
     for _ in 0..5 {
@@ -262,7 +265,7 @@ pub async fn generate(
             "could not generate enough unique codes; use a longer length or another prefix",
         ));
     }
-    tx.commit().await.map_err(ApiError::internal)?;
+    storage::commit(tx).await?;
     Ok(HttpResponse::Created().json(Generated {
         count: issued.len(),
         codes: issued,
@@ -292,14 +295,11 @@ pub async fn patch(
     body: web::Json<PatchCode>,
 ) -> Result<HttpResponse, ApiError> {
     let code = code_in_path(&code)?;
-    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-    let current = codes::lock(&mut tx, code.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found("code"))?;
-    let (id, redemptions) = (current.id, current.redemptions);
-    let terms = body.into_inner().apply(current.into(), redemptions)?;
-    let updated = codes::update(&mut tx, id, &terms).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    let Patched { after, .. } =
+        patch::run::<PromoCodeRow>(&state.db, code.as_str(), |terms, current| {
+            body.into_inner().apply(terms, current.redemptions)
+        })
+        .await?;
     changes::forget_everywhere(
         &*state.code_terms,
         &state.redis,
@@ -308,7 +308,29 @@ pub async fn patch(
         "codes",
     )
     .await;
-    Ok(HttpResponse::Ok().json(updated))
+    Ok(HttpResponse::Ok().json(after))
+}
+
+impl Patchable for PromoCodeRow {
+    /// The code itself, as the path names it.
+    type Key = str;
+    type Fields = CodeTerms;
+    const NAME: &'static str = "code";
+
+    async fn lock(
+        tx: &mut Transaction<'_, Postgres>,
+        code: &str,
+    ) -> Result<Option<Self>, StorageError> {
+        codes::lock(tx, code).await
+    }
+
+    async fn update(
+        tx: &mut Transaction<'_, Postgres>,
+        current: &Self,
+        terms: &CodeTerms,
+    ) -> Result<Self, StorageError> {
+        codes::update(tx, current.id, terms).await
+    }
 }
 
 pub async fn list(

@@ -2,8 +2,12 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use sqlx::{Postgres, Transaction};
 
-use super::campaigns::find as find_campaign;
+use super::{
+    campaigns::find as find_campaign,
+    patch::{self, Patchable, Patched},
+};
 use crate::{
     domain::{kpi, money, Invalid},
     http::{
@@ -13,7 +17,10 @@ use crate::{
         wire::{nullable, path_id, reference_id},
     },
     state::AppState,
-    storage::enrollments::{self, Terms},
+    storage::{
+        enrollments::{self, Enrollment, Terms},
+        StorageError,
+    },
 };
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -170,15 +177,34 @@ pub async fn patch(
     let (campaign_id, influencer_id) = path.into_inner();
     let campaign_id = path_id(&campaign_id, "enrollment")?;
     let influencer_id = path_id(&influencer_id, "enrollment")?;
-    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-    let current = enrollments::lock(&mut tx, campaign_id, influencer_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("enrollment"))?;
-    let id = current.id;
-    let terms = body.into_inner().apply(current.into())?;
-    let updated = enrollments::update(&mut tx, id, &terms).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(updated))
+    let Patched { after, .. } =
+        patch::run::<Enrollment>(&state.db, &(campaign_id, influencer_id), |terms, _| {
+            body.into_inner().apply(terms)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(after))
+}
+
+impl Patchable for Enrollment {
+    /// The campaign's and the influencer's ids.
+    type Key = (i64, i64);
+    type Fields = Terms;
+    const NAME: &'static str = "enrollment";
+
+    async fn lock(
+        tx: &mut Transaction<'_, Postgres>,
+        &(campaign_id, influencer_id): &(i64, i64),
+    ) -> Result<Option<Self>, StorageError> {
+        enrollments::lock(tx, campaign_id, influencer_id).await
+    }
+
+    async fn update(
+        tx: &mut Transaction<'_, Postgres>,
+        current: &Self,
+        terms: &Terms,
+    ) -> Result<Self, StorageError> {
+        enrollments::update(tx, current.id, terms).await
+    }
 }
 
 pub async fn list(

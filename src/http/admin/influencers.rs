@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use sqlx::{Postgres, Transaction};
 
+use super::patch::{self, Patchable, Patched};
 use crate::{
     domain::{money, slug::Handle, text, Invalid},
     http::{
@@ -12,7 +14,10 @@ use crate::{
         wire::{nullable, path_id},
     },
     state::AppState,
-    storage::influencers::{self, InfluencerFields},
+    storage::{
+        influencers::{self, Influencer, InfluencerFields},
+        StorageError,
+    },
 };
 
 #[derive(Debug, Deserialize)]
@@ -117,14 +122,31 @@ pub async fn patch(
     body: web::Json<PatchInfluencer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "influencer")?;
-    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-    let current = influencers::lock(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("influencer"))?;
-    let fields = body.into_inner().apply(current.into())?;
-    let updated = influencers::update(&mut tx, id, &fields).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(updated))
+    let Patched { after, .. } =
+        patch::run::<Influencer>(&state.db, &id, |fields, _| body.into_inner().apply(fields))
+            .await?;
+    Ok(HttpResponse::Ok().json(after))
+}
+
+impl Patchable for Influencer {
+    type Key = i64;
+    type Fields = InfluencerFields;
+    const NAME: &'static str = "influencer";
+
+    async fn lock(
+        tx: &mut Transaction<'_, Postgres>,
+        id: &i64,
+    ) -> Result<Option<Self>, StorageError> {
+        influencers::lock(tx, *id).await
+    }
+
+    async fn update(
+        tx: &mut Transaction<'_, Postgres>,
+        current: &Self,
+        fields: &InfluencerFields,
+    ) -> Result<Self, StorageError> {
+        influencers::update(tx, current.id, fields).await
+    }
 }
 
 pub async fn list(

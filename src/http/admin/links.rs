@@ -5,9 +5,12 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
 
-use super::campaigns::find as find_campaign;
+use super::{
+    campaigns::find as find_campaign,
+    patch::{self, Patchable, Patched},
+};
 use crate::{
     config::Settings,
     domain::{
@@ -27,6 +30,7 @@ use crate::{
     pipeline::changes,
     state::AppState,
     storage::{
+        self,
         campaigns::{self, Campaign},
         clicks, influencers,
         links::{self, Link, LinkSettings},
@@ -282,7 +286,7 @@ pub async fn create(
             ApiError::unprocessable("influencer_not_found", "influencer_id names no influencer")
         })?;
     let settings = body.validate(&state.settings, &influencer.handle, &campaign.slug)?;
-    let mut conn = state.db.acquire().await.map_err(ApiError::internal)?;
+    let mut conn = storage::acquire(&state.db).await?;
     let link =
         insert_with_slug(&mut conn, campaign.id, influencer.id, settings, custom_slug).await?;
     announce(&state, &[&link.slug]).await;
@@ -308,16 +312,12 @@ pub async fn patch(
     body: web::Json<PatchLink>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "link")?;
-    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-    let current = links::lock(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("link"))?;
-    let old_slug = current.slug.clone();
-    let settings = body.into_inner().apply(current.into(), &state.settings)?;
-    let updated = links::update(&mut tx, id, &settings).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    announce(&state, &[&old_slug, &updated.slug]).await;
-    Ok(HttpResponse::Ok().json(view(&state, updated).await?))
+    let Patched { before, after } = patch::run::<Link>(&state.db, &id, |settings, _| {
+        body.into_inner().apply(settings, &state.settings)
+    })
+    .await?;
+    announce(&state, &[&before.slug, &after.slug]).await;
+    Ok(HttpResponse::Ok().json(view(&state, after).await?))
 }
 
 /// Disables the link; its row and click history stay.
@@ -327,16 +327,34 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "link")?;
-    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-    let current = links::lock(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("link"))?;
-    let mut settings = LinkSettings::from(current);
-    settings.enabled = false;
-    let updated = links::update(&mut tx, id, &settings).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    announce(&state, &[&updated.slug]).await;
-    Ok(HttpResponse::Ok().json(view(&state, updated).await?))
+    let Patched { after, .. } = patch::run::<Link>(&state.db, &id, |mut settings, _| {
+        settings.enabled = false;
+        Ok(settings)
+    })
+    .await?;
+    announce(&state, &[&after.slug]).await;
+    Ok(HttpResponse::Ok().json(view(&state, after).await?))
+}
+
+impl Patchable for Link {
+    type Key = i64;
+    type Fields = LinkSettings;
+    const NAME: &'static str = "link";
+
+    async fn lock(
+        tx: &mut Transaction<'_, Postgres>,
+        id: &i64,
+    ) -> Result<Option<Self>, StorageError> {
+        links::lock(tx, *id).await
+    }
+
+    async fn update(
+        tx: &mut Transaction<'_, Postgres>,
+        current: &Self,
+        settings: &LinkSettings,
+    ) -> Result<Self, StorageError> {
+        links::update(tx, current.id, settings).await
+    }
 }
 
 pub async fn list(
@@ -387,13 +405,13 @@ pub async fn generate(
         let settings = body.validate(&state.settings, handle, &campaign.slug)?;
         prepared.push((*influencer_id, settings));
     }
-    let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+    let mut tx = storage::begin(&state.db).await?;
     let mut created = Vec::with_capacity(prepared.len());
     for (influencer_id, settings) in prepared {
         let link = insert_with_slug(&mut tx, campaign.id, influencer_id, settings, None).await?;
         created.push(link);
     }
-    tx.commit().await.map_err(ApiError::internal)?;
+    storage::commit(tx).await?;
     let slugs: Vec<&str> = created.iter().map(|link| link.slug.as_str()).collect();
     announce(&state, &slugs).await;
     let data = views(&state, created).await?;

@@ -7,6 +7,7 @@ pub mod costs;
 pub mod enrollments;
 pub mod influencers;
 pub mod links;
+mod patch;
 pub mod posts;
 
 use actix_web::web;
