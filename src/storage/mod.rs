@@ -32,17 +32,7 @@ use crate::config::Settings;
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A transaction on the pool, as every multi-statement change takes it.
-pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
-
-/// Begins a transaction; a failure is a [`StorageError`] like any other query's.
-pub async fn begin(db: &PgPool) -> Result<Tx<'static>, StorageError> {
-    Ok(db.begin().await?)
-}
-
-/// Commits `tx`; a failure is a [`StorageError`] like any other query's.
-pub async fn commit(tx: Tx<'_>) -> Result<(), StorageError> {
-    Ok(tx.commit().await?)
-}
+pub type Tx<'c> = Transaction<'c, Postgres>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -154,12 +144,12 @@ pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
 
 /// Starts a transaction. Failing to (the pool timed out, the connection broke) is a
 /// storage error like any other, answered the same way as a failed query.
-pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, StorageError> {
+pub async fn begin(db: &PgPool) -> Result<Tx<'static>, StorageError> {
     Ok(db.begin().await?)
 }
 
 /// Commits `tx`, with its failure classified like any other storage error.
-pub async fn commit(tx: Transaction<'_, Postgres>) -> Result<(), StorageError> {
+pub async fn commit(tx: Tx<'_>) -> Result<(), StorageError> {
     Ok(tx.commit().await?)
 }
 
