@@ -8,10 +8,14 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StorageError;
 use crate::{
-    domain::{attribution::Decision, fraud::ConversionFlags},
+    domain::{attribution::Decision, fraud::ConversionFlags, rollup},
     ids::{id_string, opt_id_string},
     pipeline::events::{ConversionEvent, Credited, Event, SCHEMA_VERSION},
 };
+
+/// Whether a conversion still counts is a rollup rule; named here too for the refund and
+/// cancellation SQL below and for `reattribution`.
+pub use crate::domain::rollup::fully_refunded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConversionEventType {
@@ -344,45 +348,9 @@ pub async fn forget_outboxed(db: &PgPool, event_ids: &[&str]) -> Result<u64, Sto
         .rows_affected())
 }
 
-/// What one event changes in one rollup row of a credit (a re-attribution changes two).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contribution {
-    pub credit: Credited,
-    pub counts: ConversionCounts,
-}
-
-/// The counters of a conversion rollup row, or a change to them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConversionCounts {
-    pub conversions: i64,
-    pub revenue_minor: i64,
-    pub discount_minor: i64,
-    pub refunded_minor: i64,
-    pub cancelled: i64,
-    pub voided: i64,
-    pub flagged: i64,
-}
-
-impl ConversionCounts {
-    /// Every counter multiplied by `sign` (-1 takes a contribution back).
-    pub fn times(self, sign: i64) -> Self {
-        ConversionCounts {
-            conversions: sign * self.conversions,
-            revenue_minor: sign * self.revenue_minor,
-            discount_minor: sign * self.discount_minor,
-            refunded_minor: sign * self.refunded_minor,
-            cancelled: sign * self.cancelled,
-            voided: sign * self.voided,
-            flagged: sign * self.flagged,
-        }
-    }
-}
-
-/// Refunds have reached the amount (a conversion of no amount is never refunded in full):
-/// the conversion no longer counts.
-pub fn fully_refunded(amount_minor: i64, refunded_minor: i64) -> bool {
-    amount_minor > 0 && refunded_minor == amount_minor
-}
+/// What one event changes in one rollup row of a credit (a re-attribution changes two);
+/// computed by [`crate::domain::rollup::contributions`].
+pub type Contribution = rollup::Contribution<Credited>;
 
 /// An event to store, with its fraud signals and what it adds to the rollups.
 #[derive(Debug, Clone)]
