@@ -3,10 +3,12 @@
 //! Where things are:
 //! - [`http`]: routes, authentication, error rendering (the management API lives in
 //!   [`http::admin`]).
-//! - [`domain`]: pure types and rules (slugs, codes, URLs, money, discounts).
+//! - [`domain`]: pure types and rules (slugs, codes, URLs, money, discounts, rollup
+//!   contributions).
 //! - [`storage`]: Postgres, one module of SQL per table; schema in `migrations/`.
 //! - [`redirect`]: the redirect hot path `GET /{slug}` and its link cache.
-//! - [`pipeline`]: event schema, Redis keys, the producer and its local spool.
+//! - [`pipeline`]: event schema, Redis keys, the producer and its local spool, the stream
+//!   consumer commands.
 //! - [`enrich`]: geo, user agent and bot classification for the worker.
 //! - [`worker`]: the stream → Postgres ingest loop.
 //! - [`metrics`]: Prometheus counters for `GET /metrics`.

@@ -15,6 +15,7 @@ pub mod kpi;
 pub mod link;
 pub mod money;
 pub mod report;
+pub mod rollup;
 pub mod slug;
 pub mod text;
 pub mod time;

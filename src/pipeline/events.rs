@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::conversion::{ConversionState, Credited};
+pub use crate::domain::conversion::{ConversionEvent, ConversionState, Credited};
 use crate::{
     domain::conversion::fully_refunded,
     storage::{
@@ -103,41 +103,6 @@ fn pack<'a>(events: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(&'a str, S
         }
     }
     entries
-}
-
-/// A conversion or a change to one, with the attribution it had when it happened, so the
-/// worker can file it without a database read. `id` is unique per event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConversionEvent {
-    pub v: u32,
-    pub id: String,
-    pub conversion_id: i64,
-    pub campaign_id: Option<i64>,
-    pub influencer_id: Option<i64>,
-    pub link_id: Option<i64>,
-    pub via: Option<String>,
-    pub kind: String,
-    pub amount_minor: i64,
-    pub discount_minor: i64,
-    pub currency: String,
-    /// When the conversion happened (for a refund too: it nets out in the same hour).
-    pub occurred_at: DateTime<Utc>,
-    /// The promo code the order used, if any (breakdowns by code).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// This event stops the conversion from counting: a cancellation, or the refund that
-    /// brings the refunds up to the amount. Decided on the locked conversion row, so the
-    /// worker can net it out whatever order the events arrive in.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub voids: bool,
-    /// The order's click id, verified when the conversion was accepted: the worker reads
-    /// the fraud signals from it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub click_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moved_from: Option<Credited>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<ConversionState>,
 }
 
 impl Event {

@@ -1,8 +1,10 @@
 //! The event pipeline: producing events into sharded Redis streams (with a local spool
-//! when Redis is away) and, in the worker, consuming them into Postgres.
+//! when Redis is away), and the stream commands the worker consumes them with
+//! ([`consumer`]) and ingest lag is read with ([`lag`]).
 
 pub mod changes;
 pub mod connection;
+pub mod consumer;
 pub mod events;
 pub mod keys;
 pub mod lag;

@@ -8,18 +8,19 @@
 //! 2. insert the clicks; the insert is plain, and when a click of the batch is already
 //!    stored (a redelivery), it is taken back and done again with `ON CONFLICT DO NOTHING`,
 //!    which skips the known clicks and says which it inserted;
-//! 3. add exactly the inserted rows to the rollups, counted by the worker.
+//! 3. add exactly the inserted rows to the rollups, as `domain::rollup` counts them.
 //!
 //! A click delivered twice conflicts in both steps and changes nothing, so the rollups
 //! always equal a recount of `clicks`.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, DurationRound, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
 use super::StorageError;
+use crate::domain::rollup::{self, ClickFact, ClickRollups, DimensionRow, LinkRow};
 
 /// Serialised only for a dead letter, should Postgres refuse the row.
 #[derive(Debug, Clone, Serialize)]
@@ -137,81 +138,48 @@ pub async fn insert_batch(
     Ok(inserted.len() as u64)
 }
 
-/// What a batch adds to one rollup row.
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    clicks: i64,
-    unique_clicks: i64,
-    bot_clicks: i64,
-    flagged_clicks: i64,
-    flagged_unique_clicks: i64,
-}
-
-impl Counts {
-    fn add(&mut self, row: &ClickRow, unique: bool) {
-        self.clicks += i64::from(!row.is_bot);
-        self.unique_clicks += i64::from(unique);
-        self.bot_clicks += i64::from(row.is_bot);
-        self.flagged_clicks += i64::from(row.burst && !row.is_bot);
-        self.flagged_unique_clicks += i64::from(row.burst && unique);
+impl ClickRow {
+    /// The click as the rollups count it; `unique`: it opened a visitor-day.
+    fn fact(&self, unique: bool) -> ClickFact<'_> {
+        ClickFact {
+            link_id: self.link_id,
+            campaign_id: self.campaign_id,
+            influencer_id: self.influencer_id,
+            clicked_at: self.clicked_at,
+            is_bot: self.is_bot,
+            burst: self.burst,
+            unique,
+            country: self.country.as_deref(),
+            device: &self.device,
+            browser: self.browser.as_deref(),
+            os: self.os.as_deref(),
+            referrer_host: self.referrer_host.as_deref(),
+            trigger: &self.trigger,
+        }
     }
 }
 
 /// Adds the inserted clicks to the rollups: per link and hour, per link and UTC day, and
-/// per campaign, dimension, hour and value. Counted here rather than grouped in SQL: the
-/// six dimensions alone made six rows of every click, and grouping them in Postgres took a
-/// third of the ingest time, while a batch only touches a few rows of each rollup. Rows
-/// are written in key order: batches of other shards update the same campaign rows, and
-/// taking their locks in one order keeps them from deadlocking.
+/// per campaign, dimension, hour and value. Counted by [`rollup::click_rollups`] rather
+/// than grouped in SQL: the six dimensions alone made six rows of every click, and
+/// grouping them in Postgres took a third of the ingest time, while a batch only touches a
+/// few rows of each rollup. Rows come in key order: batches of other shards update the
+/// same campaign rows, and taking their locks in one order keeps them from deadlocking.
 async fn add_to_rollups(
     tx: &mut Transaction<'_, Postgres>,
     inserted: &[(&ClickRow, bool)],
 ) -> Result<(), StorageError> {
-    type DimKey<'a> = (i64, &'static str, DateTime<Utc>, &'a str);
-    let mut hours: foldhash::HashMap<(i64, DateTime<Utc>), (i64, i64, Counts)> = Default::default();
-    let mut days: foldhash::HashMap<(i64, NaiveDate), (i64, i64, Counts)> = Default::default();
-    let mut dims: foldhash::HashMap<DimKey, Counts> = Default::default();
-    for &(row, unique) in inserted {
-        let hour = row
-            .clicked_at
-            .duration_trunc(chrono::Duration::hours(1))
-            .unwrap_or(row.clicked_at);
-        let owner = (row.campaign_id, row.influencer_id, Counts::default());
-        hours
-            .entry((row.link_id, hour))
-            .or_insert(owner)
-            .2
-            .add(row, unique);
-        days.entry((row.link_id, row.clicked_at.date_naive()))
-            .or_insert(owner)
-            .2
-            .add(row, unique);
-        let values = [
-            ("country", row.country.as_deref().unwrap_or("")),
-            ("device", row.device.as_str()),
-            ("browser", row.browser.as_deref().unwrap_or("")),
-            ("os", row.os.as_deref().unwrap_or("")),
-            ("referrer", row.referrer_host.as_deref().unwrap_or("")),
-            ("trigger", row.trigger.as_str()),
-        ];
-        for (dimension, value) in values {
-            dims.entry((row.campaign_id, dimension, hour, value))
-                .or_default()
-                .add(row, unique);
-        }
+    let ClickRollups {
+        hours,
+        days,
+        dimensions: dims,
+    } = rollup::click_rollups(inserted.iter().map(|&(row, unique)| row.fact(unique)));
+    fn link<T, V>(rows: &[LinkRow<T>], f: impl Fn(&LinkRow<T>) -> V) -> Vec<V> {
+        rows.iter().map(f).collect()
     }
-    let mut hours: Vec<_> = hours.into_iter().collect();
-    hours.sort_unstable_by_key(|(key, _)| *key);
-    let mut days: Vec<_> = days.into_iter().collect();
-    days.sort_unstable_by_key(|(key, _)| *key);
-    let mut dims: Vec<_> = dims.into_iter().collect();
-    dims.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-
-    fn counts<K>(rows: &[(K, Counts)], f: fn(&Counts) -> i64) -> Vec<i64> {
-        rows.iter().map(|(_, c)| f(c)).collect()
+    fn dim<'a, V>(rows: &[DimensionRow<'a>], f: impl Fn(&DimensionRow<'a>) -> V) -> Vec<V> {
+        rows.iter().map(f).collect()
     }
-    let hour_counts: Vec<(_, Counts)> = hours.iter().map(|(k, (_, _, c))| (k, *c)).collect();
-    let day_counts: Vec<(_, Counts)> = days.iter().map(|(k, (_, _, c))| (k, *c)).collect();
     sqlx::query(
         "WITH hours AS (
            INSERT INTO click_rollups AS r (link_id, hour, campaign_id, influencer_id, clicks,
@@ -249,49 +217,31 @@ async fn add_to_rollups(
                unique_clicks = x.unique_clicks + EXCLUDED.unique_clicks,
                bot_clicks = x.bot_clicks + EXCLUDED.bot_clicks",
     )
-    .bind(hours.iter().map(|((link, _), _)| *link).collect::<Vec<_>>())
-    .bind(hours.iter().map(|((_, hour), _)| *hour).collect::<Vec<_>>())
-    .bind(
-        hours
-            .iter()
-            .map(|(_, (campaign, ..))| *campaign)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        hours
-            .iter()
-            .map(|(_, (_, influencer, _))| *influencer)
-            .collect::<Vec<_>>(),
-    )
-    .bind(counts(&hour_counts, |c| c.clicks))
-    .bind(counts(&hour_counts, |c| c.unique_clicks))
-    .bind(counts(&hour_counts, |c| c.bot_clicks))
-    .bind(counts(&hour_counts, |c| c.flagged_clicks))
-    .bind(counts(&hour_counts, |c| c.flagged_unique_clicks))
-    .bind(days.iter().map(|((link, _), _)| *link).collect::<Vec<_>>())
-    .bind(days.iter().map(|((_, day), _)| *day).collect::<Vec<_>>())
-    .bind(
-        days.iter()
-            .map(|(_, (campaign, ..))| *campaign)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        days.iter()
-            .map(|(_, (_, influencer, _))| *influencer)
-            .collect::<Vec<_>>(),
-    )
-    .bind(counts(&day_counts, |c| c.clicks))
-    .bind(counts(&day_counts, |c| c.unique_clicks))
-    .bind(counts(&day_counts, |c| c.bot_clicks))
-    .bind(counts(&day_counts, |c| c.flagged_clicks))
-    .bind(counts(&day_counts, |c| c.flagged_unique_clicks))
-    .bind(dims.iter().map(|((c, ..), _)| *c).collect::<Vec<_>>())
-    .bind(dims.iter().map(|((_, d, ..), _)| *d).collect::<Vec<_>>())
-    .bind(dims.iter().map(|((_, _, h, _), _)| *h).collect::<Vec<_>>())
-    .bind(dims.iter().map(|((.., v), _)| *v).collect::<Vec<_>>())
-    .bind(counts(&dims, |c| c.clicks))
-    .bind(counts(&dims, |c| c.unique_clicks))
-    .bind(counts(&dims, |c| c.bot_clicks))
+    .bind(link(&hours, |r| r.link_id))
+    .bind(link(&hours, |r| r.at))
+    .bind(link(&hours, |r| r.campaign_id))
+    .bind(link(&hours, |r| r.influencer_id))
+    .bind(link(&hours, |r| r.counts.clicks))
+    .bind(link(&hours, |r| r.counts.unique_clicks))
+    .bind(link(&hours, |r| r.counts.bot_clicks))
+    .bind(link(&hours, |r| r.counts.flagged_clicks))
+    .bind(link(&hours, |r| r.counts.flagged_unique_clicks))
+    .bind(link(&days, |r| r.link_id))
+    .bind(link(&days, |r| r.at))
+    .bind(link(&days, |r| r.campaign_id))
+    .bind(link(&days, |r| r.influencer_id))
+    .bind(link(&days, |r| r.counts.clicks))
+    .bind(link(&days, |r| r.counts.unique_clicks))
+    .bind(link(&days, |r| r.counts.bot_clicks))
+    .bind(link(&days, |r| r.counts.flagged_clicks))
+    .bind(link(&days, |r| r.counts.flagged_unique_clicks))
+    .bind(dim(&dims, |r| r.campaign_id))
+    .bind(dim(&dims, |r| r.dimension))
+    .bind(dim(&dims, |r| r.hour))
+    .bind(dim(&dims, |r| r.value))
+    .bind(dim(&dims, |r| r.counts.clicks))
+    .bind(dim(&dims, |r| r.counts.unique_clicks))
+    .bind(dim(&dims, |r| r.counts.bot_clicks))
     .execute(&mut **tx)
     .await?;
     Ok(())

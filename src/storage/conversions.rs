@@ -8,11 +8,17 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StorageError;
 use crate::{
-    domain::conversion::Credited,
-    domain::{attribution::Decision, fraud::ConversionFlags},
+    domain::{
+        attribution::Decision,
+        conversion::{ConversionEvent, Credited},
+        fraud::ConversionFlags,
+        rollup,
+    },
     ids::{id_string, opt_id_string},
-    pipeline::events::ConversionEvent,
 };
+
+/// Whether a conversion still counts is a rollup rule; named here too for the refund and
+/// cancellation SQL below and for `reattribution`.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConversionEventType {
@@ -262,39 +268,9 @@ pub async fn forget_outboxed(db: &PgPool, event_ids: &[&str]) -> Result<u64, Sto
         .rows_affected())
 }
 
-/// What one event changes in one rollup row of a credit (a re-attribution changes two).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contribution {
-    pub credit: Credited,
-    pub counts: ConversionCounts,
-}
-
-/// The counters of a conversion rollup row, or a change to them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConversionCounts {
-    pub conversions: i64,
-    pub revenue_minor: i64,
-    pub discount_minor: i64,
-    pub refunded_minor: i64,
-    pub cancelled: i64,
-    pub voided: i64,
-    pub flagged: i64,
-}
-
-impl ConversionCounts {
-    /// Every counter multiplied by `sign` (-1 takes a contribution back).
-    pub fn times(self, sign: i64) -> Self {
-        ConversionCounts {
-            conversions: sign * self.conversions,
-            revenue_minor: sign * self.revenue_minor,
-            discount_minor: sign * self.discount_minor,
-            refunded_minor: sign * self.refunded_minor,
-            cancelled: sign * self.cancelled,
-            voided: sign * self.voided,
-            flagged: sign * self.flagged,
-        }
-    }
-}
+/// What one event changes in one rollup row of a credit (a re-attribution changes two);
+/// computed by [`crate::domain::rollup::contributions`].
+pub type Contribution = rollup::Contribution<Credited>;
 
 /// An event to store, with its fraud signals and what it adds to the rollups.
 #[derive(Debug, Clone)]
@@ -406,7 +382,7 @@ pub async fn ingest_batch(
                  cancelled = d.cancelled + EXCLUDED.cancelled,
                  voided = d.voided + EXCLUDED.voided,
                  flagged = d.flagged + EXCLUDED.flagged),
-         -- Stored now: the relay no longer needs to keep it (see `pipeline::outbox`).
+         -- Stored now: the relay no longer needs to keep it (see `storage::outbox`).
          relayed AS (DELETE FROM outbox WHERE event_id = ANY($1::text[])),
          campaign_hours AS (
            INSERT INTO conversion_hourly AS h (campaign_id, hour, kind, conversions,

@@ -1,5 +1,11 @@
 //! Turning stream entries into rows: decoding, enrichment, and sorting out what cannot be
 //! ingested (dead letters, with the reason).
+//!
+//! Owns the decoding of entries, the enrichment of clicks (owners, geo, user agent, burst
+//! flags) and of conversion-type events (fraud signals, and their rollup contributions as
+//! [`crate::domain::rollup`] computes them). Guarantees: every event of every entry ends up
+//! either to be stored or dead-lettered, so each entry of a batch can be acknowledged once
+//! that is done; a dead letter never holds a visitor's full address. No I/O.
 
 use std::{collections::HashMap, net::IpAddr};
 
@@ -10,12 +16,13 @@ use crate::{
     domain::{
         click_id,
         fraud::{BurstDetector, ConversionFacts, ConversionFlags},
+        rollup::{self, Amounts, Change, Counted},
     },
     enrich::{self, agent, geo::GeoIp},
     pipeline::events::{ClickEvent, ConversionEvent, Credited, Event, Trigger, FIELD},
     storage::{
         clicks::ClickRow,
-        conversions::{Contribution, ConversionCounts, ConversionEventType, Ingested},
+        conversions::{ConversionEventType, Ingested},
     },
 };
 
@@ -339,13 +346,8 @@ pub fn flag_bursts(prepared: &mut Prepared, bursts: &mut BurstDetector) {
     }
 }
 
-/// A conversion event with its signals and what it changes in the rollups.
-///
-/// Every change is a difference, so the rollups come out the same whatever order a
-/// conversion's events arrive in: a conversion adds itself under its credit; a refund or
-/// cancellation adds what it refunds (and, when it voids the conversion, takes back the
-/// count and its flag); a re-attribution takes the conversion's state from the old credit
-/// and adds it under the new one.
+/// A conversion event with its signals and what it changes in the rollups (see
+/// [`rollup::contributions`]).
 fn ingested(
     event_type: ConversionEventType,
     event: ConversionEvent,
@@ -362,11 +364,11 @@ fn ingested(
                     .get(&link_id)
                     .map(|&(_, link_influencer)| (link_influencer, clicked_at))
             });
-    let flags_for = |influencer: i64, via: &str| {
+    let flags_for = |credit: &Credited| {
         ConversionFlags::of(
             &ConversionFacts {
-                via_code: via == "code",
-                credited_influencer: influencer,
+                via_code: credit.via == "code",
+                credited_influencer: credit.influencer_id,
                 occurred_at: event.occurred_at,
                 click,
             },
@@ -379,64 +381,34 @@ fn ingested(
         event.via.as_deref(),
         event.link_id,
     );
-    let flags = credit
-        .as_ref()
-        .map(|c| flags_for(c.influencer_id, &c.via))
-        .unwrap_or_default();
-    let at = |credit: &Credited, sign: i64, counts: ConversionCounts| Contribution {
-        credit: credit.clone(),
-        counts: counts.times(sign),
-    };
-    let voided = i64::from(event.voids);
-    let contributions = match event_type {
-        ConversionEventType::Conversion => credit
-            .iter()
-            .map(|c| {
-                let counts = ConversionCounts {
-                    conversions: 1,
-                    revenue_minor: event.amount_minor,
-                    discount_minor: event.discount_minor,
-                    flagged: i64::from(flags.any()),
-                    ..ConversionCounts::default()
-                };
-                at(c, 1, counts)
-            })
-            .collect(),
-        ConversionEventType::Refund | ConversionEventType::Cancellation => credit
-            .iter()
-            .map(|c| {
-                let counts = ConversionCounts {
-                    refunded_minor: event.amount_minor,
-                    cancelled: i64::from(event_type == ConversionEventType::Cancellation),
-                    voided,
-                    flagged: -(voided * i64::from(flags.any())),
-                    ..ConversionCounts::default()
-                };
-                at(c, 1, counts)
-            })
-            .collect(),
+    let flags = credit.as_ref().map(flags_for).unwrap_or_default();
+    let change = match event_type {
+        ConversionEventType::Conversion => Change::Conversion,
+        ConversionEventType::Refund => Change::Refund,
+        ConversionEventType::Cancellation => Change::Cancellation,
         ConversionEventType::Reattribution => {
             let state = event.state.unwrap_or_default();
-            let counts = |flagged: bool| ConversionCounts {
-                conversions: 1,
-                revenue_minor: event.amount_minor,
-                discount_minor: event.discount_minor,
+            Change::Reattribution(Counted {
                 refunded_minor: state.refunded_minor,
-                cancelled: i64::from(state.cancelled),
-                voided: i64::from(state.voided),
-                flagged: i64::from(flagged && !state.voided),
-            };
-            let from = event.moved_from.iter().map(|old| {
-                at(
-                    old,
-                    -1,
-                    counts(flags_for(old.influencer_id, &old.via).any()),
-                )
-            });
-            let to = credit.iter().map(|new| at(new, 1, counts(flags.any())));
-            from.chain(to).collect()
+                cancelled: state.cancelled,
+                voided: state.voided,
+            })
         }
     };
+    let amounts = Amounts {
+        amount_minor: event.amount_minor,
+        discount_minor: event.discount_minor,
+        voids: event.voids,
+    };
+    let contributions = rollup::contributions(
+        change,
+        amounts,
+        credit.as_ref().map(|c| (c, flags.any())),
+        event
+            .moved_from
+            .as_ref()
+            .map(|old| (old, flags_for(old).any())),
+    );
     Ingested {
         event_type,
         event,

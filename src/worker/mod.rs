@@ -1,28 +1,36 @@
 //! The ingest worker: Redis streams → Postgres, nothing lost, nothing twice.
 //!
-//! One loop per stream shard, in the consumer group [`GROUP`]. At start and after a failed
-//! round it first re-reads the entries already delivered to it and not acknowledged (what a
-//! crash left behind); every second or so it claims entries other consumers have left idle
-//! longer than `claim_idle` (`XAUTOCLAIM`: a dead worker's batch); otherwise it reads new
-//! entries, waits `gather` for more to arrive, and takes those too, up to `batch_size`
-//! events. A batch is decoded and enriched; undecodable entries go to the shard's
-//! dead-letter stream with the reason. The rest is written in one Postgres transaction
-//! (see [`crate::storage::clicks`]: idempotent on the click id, rollups from inserted rows
-//! only); should Postgres refuse it for its values, it is split until the events Postgres
-//! refuses on their own are found and dead-lettered, and the rest is committed (see
-//! `store.rs`), so no event can stall a shard. Only after the commits are the entries
-//! acknowledged (`XACK`). A crash between commit and ack redelivers entries whose clicks
-//! are already stored: they insert nothing and count nothing. Conversion events delete
-//! their outbox rows in the same transaction (see [`crate::pipeline::outbox`]).
+//! This module is the loop: one per stream shard, in the consumer group [`GROUP`],
+//! deciding what to read when, handing batches to be decoded and stored, and
+//! acknowledging them. At start and after a failed round it first re-reads the entries
+//! already delivered to it and not acknowledged (what a crash left behind); every second or
+//! so it claims entries other consumers have left idle longer than `claim_idle`
+//! (`XAUTOCLAIM`: a dead worker's batch); otherwise it reads new entries, waits `gather` for
+//! more to arrive, and takes those too, up to `batch_size` events. A batch is decoded and
+//! enriched; undecodable entries go to the shard's dead-letter stream with the reason. The
+//! rest is written in one Postgres transaction (see [`crate::storage::clicks`]: idempotent
+//! on the click id, rollups from inserted rows only); should Postgres refuse it for its
+//! values, it is split until the events Postgres refuses on their own are found and
+//! dead-lettered, and the rest is committed (see `store.rs`), so no event can stall a
+//! shard. Only after the commits are the entries acknowledged (`XACK`). A crash between
+//! commit and ack redelivers entries whose clicks are already stored: they insert nothing
+//! and count nothing. Conversion events delete their outbox rows in the same transaction
+//! (see [`crate::pipeline::outbox`]).
 //!
 //! Streams are trimmed only below the oldest entry not yet acknowledged.
+//!
+//! Where the rest lives: the stream commands in [`crate::pipeline::consumer`]; decoding
+//! and enrichment in `batch.rs`; the Postgres writes in `store.rs`; the link-owner and
+//! partition caches in `lookups.rs`; the fail points tests crash the worker at in
+//! `faults.rs`; rollup arithmetic in [`crate::domain::rollup`].
 
 pub mod background;
 mod batch;
+mod faults;
+mod lookups;
 mod store;
 
 use std::{
-    collections::{HashMap, HashSet},
     future::Future,
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -32,12 +40,8 @@ use std::{
 };
 
 use anyhow::Context;
-use chrono::{Datelike, Months, Utc};
-use redis::{
-    aio::MultiplexedConnection,
-    streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply},
-    AsyncCommands,
-};
+use chrono::{Months, Utc};
+use redis::{aio::MultiplexedConnection, streams::StreamId};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -46,11 +50,16 @@ use crate::{
     domain::fraud::BurstDetector,
     enrich::geo::GeoIp,
     metrics::Metrics,
-    pipeline::{connection, keys::Keys},
-    storage::{clicks, conversions},
+    pipeline::{
+        connection,
+        consumer::{self, DeadLetter, Position},
+        keys::Keys,
+    },
 };
 
 pub use crate::pipeline::keys::GROUP;
+pub use faults::{FailPoint, InjectedFailure};
+
 /// Often, so each trim frees little: Redis serves nothing else while it frees entries, and
 /// ten seconds of a busy stream took it about 4 ms, stalling every redirect's XADD.
 const TRIM_EVERY: Duration = Duration::from_secs(1);
@@ -58,22 +67,12 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// A consumer that owns nothing and has not read for this long is gone (a renamed or
 /// retired worker) and is removed from the group, checked every [`PRUNE_EVERY`].
 const CONSUMER_GONE_AFTER: Duration = Duration::from_secs(3600);
-const VISITOR_DAYS_KEPT: i32 = 7;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// How often a shard looks for entries dead consumers left behind, while it finds none.
 const CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// Before a shard's first batch shows how many events its entries carry: a busy producer
 /// packs tens to hundreds, so the first read stays near `read_size` events either way.
 const FIRST_GUESS_EVENTS_PER_ENTRY: usize = 32;
-
-/// Where a test can make the worker "crash" to check what survives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailPoint {
-    /// After writing a batch, before committing it.
-    BeforeCommit,
-    /// After committing a batch, before acknowledging it.
-    AfterCommit,
-}
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -144,20 +143,13 @@ impl Default for WorkerConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("worker stopped at its fail point {0:?}")]
-pub struct InjectedFailure(pub FailPoint);
-
 pub struct Worker {
     db: PgPool,
     redis: redis::Client,
     keys: Keys,
     geo: Option<Arc<GeoIp>>,
     config: WorkerConfig,
-    /// Link id → (campaign id, influencer id); links never change owner.
-    owners: Mutex<HashMap<i64, (i64, i64)>>,
-    /// Months whose `clicks` partition is known to exist.
-    partitions: Mutex<HashSet<(i32, u32)>>,
+    lookups: lookups::Lookups,
     /// Per shard, how many events the last entries carried on average: a read asks for
     /// as many entries as make about `batch_size` events.
     events_per_entry: Vec<AtomicUsize>,
@@ -175,11 +167,10 @@ impl Worker {
         config: WorkerConfig,
     ) -> Self {
         Worker {
+            lookups: lookups::Lookups::new(db.clone()),
             db,
             redis,
             geo,
-            owners: Mutex::new(HashMap::new()),
-            partitions: Mutex::new(HashSet::new()),
             events_per_entry: (0..keys.shards())
                 .map(|_| AtomicUsize::new(FIRST_GUESS_EVENTS_PER_ENTRY))
                 .collect(),
@@ -241,12 +232,12 @@ impl Worker {
     pub async fn prepare(&self) -> anyhow::Result<()> {
         let mut conn = self.connect().await?;
         for shard in 0..self.keys.shards() {
-            ensure_group(&mut conn, &self.keys.stream(shard)).await?;
+            consumer::ensure_group(&mut conn, &self.keys.stream(shard)).await?;
         }
         let now = Utc::now();
         for ahead in 0..3 {
             let month = now.checked_add_months(Months::new(ahead)).unwrap_or(now);
-            self.ensure_partition(month).await?;
+            self.lookups.ensure_partition(month).await?;
         }
         Ok(())
     }
@@ -274,7 +265,7 @@ impl Worker {
     pub async fn trim_all(&self) -> anyhow::Result<()> {
         let mut conn = self.connect().await?;
         for shard in 0..self.keys.shards() {
-            trim(&mut conn, &self.keys.stream(shard)).await?;
+            consumer::trim(&mut conn, &self.keys.stream(shard)).await?;
         }
         Ok(())
     }
@@ -285,7 +276,7 @@ impl Worker {
         let mut conn = self.connect().await?;
         let mut removed = 0;
         for shard in 0..self.keys.shards() {
-            removed += remove_idle_consumers(
+            removed += consumer::remove_idle_consumers(
                 &mut conn,
                 &self.keys.stream(shard),
                 &self.config.consumer,
@@ -315,7 +306,7 @@ impl Worker {
                 // A Redis that restarted without persistence has lost the group too.
                 let connected = async {
                     let mut c = self.connect().await?;
-                    ensure_group(&mut c, &self.keys.stream(shard)).await?;
+                    consumer::ensure_group(&mut c, &self.keys.stream(shard)).await?;
                     anyhow::Ok(c)
                 };
                 match connected.await {
@@ -353,7 +344,7 @@ impl Worker {
             }
             if last_trim.elapsed() >= TRIM_EVERY {
                 last_trim = Instant::now();
-                if let Err(e) = trim(connection, &self.keys.stream(shard)).await {
+                if let Err(e) = consumer::trim(connection, &self.keys.stream(shard)).await {
                     tracing::warn!(error = %e, shard, "stream trim failed");
                 }
             }
@@ -361,15 +352,20 @@ impl Worker {
                 last_prune = Instant::now();
                 let stream = self.keys.stream(shard);
                 let consumer = &self.config.consumer;
-                match remove_idle_consumers(connection, &stream, consumer, CONSUMER_GONE_AFTER)
-                    .await
+                match consumer::remove_idle_consumers(
+                    connection,
+                    &stream,
+                    consumer,
+                    CONSUMER_GONE_AFTER,
+                )
+                .await
                 {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(shard, removed = n, "idle consumers removed"),
                     Err(e) => tracing::warn!(error = %e, shard, "removing idle consumers failed"),
                 }
                 if shard == 0 {
-                    if let Err(e) = clicks::prune_visitor_days(&self.db, VISITOR_DAYS_KEPT).await {
+                    if let Err(e) = self.prune_visitor_days().await {
                         tracing::warn!(error = %e, "pruning visitor days failed");
                     }
                 }
@@ -396,7 +392,8 @@ impl Worker {
         let slice = entries_for(self.config.read_size.min(self.config.batch_size));
 
         if state.own_pending {
-            let pending = read_group(conn, &stream, consumer, "0", slice, None).await?;
+            let pending =
+                consumer::read(conn, &stream, consumer, Position::OwnPending, slice, None).await?;
             if !pending.is_empty() {
                 return self.handle(conn, shard, pending).await;
             }
@@ -404,23 +401,17 @@ impl Worker {
         }
 
         if Instant::now() >= state.next_claim {
-            let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                .arg(&stream)
-                .arg(GROUP)
-                .arg(consumer)
-                .arg(self.config.claim_idle.as_millis() as u64)
-                .arg("0-0")
-                .arg("COUNT")
-                .arg(slice)
-                .query_async(conn)
-                .await?;
-            if !claimed.claimed.is_empty() {
-                return self.handle(conn, shard, claimed.claimed).await;
+            let claimed =
+                consumer::claim_idle(conn, &stream, consumer, self.config.claim_idle, slice)
+                    .await?;
+            if !claimed.is_empty() {
+                return self.handle(conn, shard, claimed).await;
             }
             state.next_claim = Instant::now() + CLAIM_EVERY.min(self.config.claim_idle);
         }
 
-        let mut fresh = read_group(conn, &stream, consumer, ">", slice, block).await?;
+        let mut fresh =
+            consumer::read(conn, &stream, consumer, Position::New, slice, block).await?;
         if fresh.is_empty() {
             return Ok(0);
         }
@@ -430,7 +421,7 @@ impl Worker {
         }
         while fresh.len() < batch {
             let wanted = slice.min(batch - fresh.len());
-            let more = read_group(conn, &stream, consumer, ">", wanted, None).await?;
+            let more = consumer::read(conn, &stream, consumer, Position::New, wanted, None).await?;
             let got = more.len();
             fresh.extend(more);
             if got < wanted {
@@ -451,7 +442,7 @@ impl Worker {
         let decoded = batch::decode(entries);
         let events = decoded.clicks.len() + decoded.conversions.len() + decoded.dead.len();
         self.events_per_entry[shard].store(events.div_ceil(handled.max(1)), Ordering::Relaxed);
-        let owners = self.owners_of(&batch::links_of(&decoded)).await?;
+        let owners = self.lookups.owners_of(&batch::links_of(&decoded)).await?;
         let mut prepared = batch::enrich(
             decoded,
             &owners,
@@ -468,22 +459,7 @@ impl Worker {
         }
 
         if !prepared.rows.is_empty() || !prepared.conversions.is_empty() {
-            let mut months: Vec<_> = prepared
-                .rows
-                .iter()
-                .map(|row| {
-                    (
-                        row.clicked_at.year(),
-                        row.clicked_at.month(),
-                        row.clicked_at,
-                    )
-                })
-                .collect();
-            months.sort_unstable_by_key(|(year, month, _)| (*year, *month));
-            months.dedup_by_key(|(year, month, _)| (*year, *month));
-            for (_, _, at) in months {
-                self.ensure_partition(at).await?;
-            }
+            self.lookups.ensure_partitions_of(&prepared.rows).await?;
             let _writing = self.writers.acquire().await?;
             for (index, reason) in self.store(&prepared).await? {
                 if let Some(dead) = prepared.refused(index, reason) {
@@ -497,7 +473,7 @@ impl Worker {
         }
 
         let ids: Vec<&str> = prepared.entry_ids.iter().map(String::as_str).collect();
-        let _: i64 = conn.xack(&stream, GROUP, &ids).await?;
+        consumer::ack(conn, &stream, &ids).await?;
         Ok(handled)
     }
 
@@ -510,29 +486,20 @@ impl Worker {
         shard: usize,
         dead: &[batch::DeadEntry],
     ) -> anyhow::Result<()> {
-        let key = self.keys.dead_letter(shard);
-        let mut pipe = redis::pipe();
-        for entry in dead {
-            pipe.cmd("XADD").arg(&key);
-            if self.config.dead_letter_maxlen > 0 {
-                pipe.arg("MAXLEN")
-                    .arg("~")
-                    .arg(self.config.dead_letter_maxlen);
-            }
-            pipe.arg("*")
-                .arg("entry")
-                .arg(&entry.entry_id)
-                .arg("reason")
-                .arg(&entry.reason)
-                .arg("raw")
-                .arg(&entry.raw)
-                .ignore();
-        }
-        pipe.query_async::<()>(conn).await?;
+        let letters = dead.iter().map(|entry| DeadLetter {
+            entry: &entry.entry_id,
+            reason: &entry.reason,
+            raw: &entry.raw,
+        });
+        consumer::dead_letter(
+            conn,
+            &self.keys.dead_letter(shard),
+            self.config.dead_letter_maxlen,
+            letters,
+        )
+        .await?;
         let outboxed: Vec<&str> = dead.iter().filter_map(|d| d.outboxed.as_deref()).collect();
-        if !outboxed.is_empty() {
-            conversions::forget_outboxed(&self.db, &outboxed).await?;
-        }
+        self.forget_outboxed(&outboxed).await?;
         for entry in dead {
             self.metrics
                 .dead_letters
@@ -545,52 +512,6 @@ impl Worker {
                 reason = %entry.reason,
                 "event dead-lettered"
             );
-        }
-        Ok(())
-    }
-
-    /// Campaign and influencer of each of `link_ids` that exists.
-    async fn owners_of(&self, link_ids: &[i64]) -> anyhow::Result<HashMap<i64, (i64, i64)>> {
-        let wanted: Vec<i64> = {
-            let known = self
-                .owners
-                .lock()
-                .map_err(|_| anyhow::anyhow!("owner cache poisoned"))?;
-            link_ids
-                .iter()
-                .copied()
-                .filter(|id| !known.contains_key(id))
-                .collect()
-        };
-        let loaded = if wanted.is_empty() {
-            HashMap::new()
-        } else {
-            clicks::link_owners(&self.db, &wanted).await?
-        };
-        let mut known = self
-            .owners
-            .lock()
-            .map_err(|_| anyhow::anyhow!("owner cache poisoned"))?;
-        known.extend(loaded);
-        Ok(link_ids
-            .iter()
-            .filter_map(|id| known.get(id).map(|o| (*id, *o)))
-            .collect())
-    }
-
-    async fn ensure_partition(&self, at: chrono::DateTime<Utc>) -> anyhow::Result<()> {
-        let month = (at.year(), at.month());
-        let known = self
-            .partitions
-            .lock()
-            .map_err(|_| anyhow::anyhow!("partition cache poisoned"))?
-            .contains(&month);
-        if !known {
-            clicks::ensure_partition(&self.db, at).await?;
-            self.partitions
-                .lock()
-                .map_err(|_| anyhow::anyhow!("partition cache poisoned"))?
-                .insert(month);
         }
         Ok(())
     }
@@ -625,120 +546,4 @@ impl ShardState {
 
 async fn pause(stopped: &mut watch::Receiver<bool>) {
     let _ = tokio::time::timeout(RETRY_DELAY, stopped.changed()).await;
-}
-
-async fn ensure_group(conn: &mut MultiplexedConnection, stream: &str) -> anyhow::Result<()> {
-    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(stream)
-        .arg(GROUP)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(conn)
-        .await;
-    match created {
-        Ok(()) => Ok(()),
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        Err(e) => Err(e).context("creating the consumer group"),
-    }
-}
-
-async fn read_group(
-    conn: &mut MultiplexedConnection,
-    stream: &str,
-    consumer: &str,
-    from: &str,
-    count: usize,
-    block: Option<Duration>,
-) -> redis::RedisResult<Vec<StreamId>> {
-    let mut options = StreamReadOptions::default()
-        .group(GROUP, consumer)
-        .count(count);
-    if let Some(block) = block {
-        options = options.block(block.as_millis() as usize);
-    }
-    let reply: Option<StreamReadReply> = conn.xread_options(&[stream], &[from], &options).await?;
-    Ok(reply
-        .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-        .unwrap_or_default())
-}
-
-/// `XGROUP DELCONSUMER` of every consumer but `keep` that owns nothing and has been idle
-/// for `idle`: deleting one that owned entries would drop them from the pending list.
-async fn remove_idle_consumers(
-    conn: &mut MultiplexedConnection,
-    stream: &str,
-    keep: &str,
-    idle: Duration,
-) -> anyhow::Result<usize> {
-    let info: redis::streams::StreamInfoConsumersReply =
-        conn.xinfo_consumers(stream, GROUP).await?;
-    let mut removed = 0;
-    for consumer in info.consumers {
-        let gone = consumer.name != keep
-            && consumer.pending == 0
-            && consumer.idle as u128 >= idle.as_millis();
-        if gone {
-            let _: i64 = redis::cmd("XGROUP")
-                .arg("DELCONSUMER")
-                .arg(stream)
-                .arg(GROUP)
-                .arg(&consumer.name)
-                .query_async(conn)
-                .await?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
-/// Removes acknowledged entries: everything below both the oldest pending entry and the
-/// first entry not yet delivered to the group.
-async fn trim(conn: &mut MultiplexedConnection, stream: &str) -> anyhow::Result<()> {
-    let groups: redis::streams::StreamInfoGroupsReply = conn.xinfo_groups(stream).await?;
-    let Some(group) = groups.groups.iter().find(|g| g.name == GROUP) else {
-        return Ok(());
-    };
-    let mut cutoff = next_id(&group.last_delivered_id);
-    let pending: redis::streams::StreamPendingReply = conn.xpending(stream, GROUP).await?;
-    if let redis::streams::StreamPendingReply::Data(data) = pending {
-        if data.count > 0 && stream_id_less(&data.start_id, &cutoff) {
-            cutoff = data.start_id;
-        }
-    }
-    redis::cmd("XTRIM")
-        .arg(stream)
-        .arg("MINID")
-        .arg(&cutoff)
-        .query_async::<i64>(conn)
-        .await?;
-    Ok(())
-}
-
-fn parse_id(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
-fn next_id(id: &str) -> String {
-    let (ms, seq) = parse_id(id);
-    format!("{ms}-{}", seq.saturating_add(1))
-}
-
-fn stream_id_less(a: &str, b: &str) -> bool {
-    parse_id(a) < parse_id(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_ids_compare_numerically() {
-        assert!(stream_id_less("99-5", "100-0"));
-        assert!(stream_id_less("100-2", "100-10"));
-        assert!(!stream_id_less("100-10", "100-10"));
-        assert_eq!(next_id("100-9"), "100-10");
-        assert_eq!(next_id("0-0"), "0-1");
-    }
 }

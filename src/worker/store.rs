@@ -1,4 +1,6 @@
-//! Writing a prepared batch to Postgres so that no event can stall a shard.
+//! The worker's writes to Postgres: a prepared batch, written so that no event can stall a
+//! shard, and the upkeep around it (the outbox rows of dead-lettered events, old
+//! visitor-days).
 //!
 //! A batch is one transaction. When Postgres refuses it for the values it holds (see
 //! [`StorageError::refusal`]: an amount out of range, a NUL in a text, an index row too
@@ -13,8 +15,15 @@
 
 use std::ops::Range;
 
-use super::{batch::Prepared, FailPoint, InjectedFailure, Worker};
+use super::{
+    batch::Prepared,
+    faults::{self, FailPoint},
+    Worker,
+};
 use crate::storage::{clicks, conversions, StorageError};
+
+/// How many days of visitor-days are kept for late clicks.
+const VISITOR_DAYS_KEPT: i32 = 7;
 
 enum WriteError {
     /// Postgres refused the values, with its reason.
@@ -84,17 +93,26 @@ impl Worker {
         if !events.is_empty() {
             conversions::ingest_batch(&mut tx, events).await?;
         }
-        if self.config.fail_point == Some(FailPoint::BeforeCommit) {
-            return Err(WriteError::Other(
-                InjectedFailure(FailPoint::BeforeCommit).into(),
-            ));
-        }
+        faults::check(self.config.fail_point, FailPoint::BeforeCommit)
+            .map_err(|e| WriteError::Other(e.into()))?;
         tx.commit().await?;
-        if self.config.fail_point == Some(FailPoint::AfterCommit) {
-            return Err(WriteError::Other(
-                InjectedFailure(FailPoint::AfterCommit).into(),
-            ));
+        faults::check(self.config.fail_point, FailPoint::AfterCommit)
+            .map_err(|e| WriteError::Other(e.into()))?;
+        Ok(())
+    }
+
+    /// Deletes the outbox rows of dead-lettered conversion-type events (`event_ids`):
+    /// they will not be stored, and must not be sent again.
+    pub(super) async fn forget_outboxed(&self, event_ids: &[&str]) -> anyhow::Result<()> {
+        if !event_ids.is_empty() {
+            conversions::forget_outboxed(&self.db, event_ids).await?;
         }
+        Ok(())
+    }
+
+    /// Forgets visitor-days too old for any late click to need.
+    pub(super) async fn prune_visitor_days(&self) -> anyhow::Result<()> {
+        clicks::prune_visitor_days(&self.db, VISITOR_DAYS_KEPT).await?;
         Ok(())
     }
 }
