@@ -16,6 +16,7 @@ use crate::{
     pipeline::events,
     storage::{
         conversions::{self, NewConversion},
+        redemptions::RedemptionRow,
         StorageError,
     },
 };
@@ -46,6 +47,35 @@ pub struct Item {
     /// Given by the batch: the id that conversion is inserted with, and its finished event.
     pub conversion_id: Option<i64>,
     pub event: Option<String>,
+}
+
+impl Item {
+    /// The item for a redemption as it will be stored (its id not known yet).
+    pub fn of(
+        row: &RedemptionRow,
+        max_per_customer: Option<i64>,
+        conversion: Option<NewConversion>,
+    ) -> Self {
+        Item {
+            code_id: row.code_id,
+            code: row.code.clone(),
+            campaign_id: row.campaign_id,
+            influencer_id: row.influencer_id,
+            order_id: row.order_id.clone(),
+            customer_ref: row.customer_ref.clone(),
+            click_id: row.click_id.clone(),
+            subtotal_minor: row.subtotal_minor,
+            discount_minor: row.discount_minor,
+            currency: row.currency.clone(),
+            hold_until: row.hold_expires_at,
+            request_hash: row.request_hash.clone(),
+            max_per_customer,
+            occurred_at: row.created_at,
+            conversion,
+            conversion_id: None,
+            event: None,
+        }
+    }
 }
 
 /// What the database decided for one item.

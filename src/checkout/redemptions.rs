@@ -110,29 +110,14 @@ pub async fn redeem(
         created_at: now,
         updated_at: now,
     };
-    let decided = redeemer
-        .decide(Item {
-            code_id: code.id,
-            code: new.code.clone(),
-            campaign_id: code.campaign_id,
-            influencer_id: code.influencer_id,
-            order_id: new.order_id.clone(),
-            customer_ref: new.customer_ref.clone(),
-            click_id: new.click_id.clone(),
-            subtotal_minor: new.subtotal_minor,
-            discount_minor: discount,
-            currency: code.currency.clone(),
-            hold_until: new.hold_until,
-            request_hash: new.request_hash.clone(),
-            max_per_customer: code.max_per_customer,
-            occurred_at: now,
-            // Only its event is built from this: `redeem_codes` inserts the conversion
-            // itself, with the redemption's id once it has one.
-            conversion: committing.then(|| conversion_of(&row, now)),
-            conversion_id: None,
-            event: None,
-        })
-        .await?;
+    let item = Item::of(
+        &row,
+        code.max_per_customer,
+        // Only its event is built from this: `redeem_codes` inserts the conversion itself,
+        // with the redemption's id once it has one.
+        committing.then(|| conversion_of(&row, now)),
+    );
+    let decided = redeemer.decide(item).await?;
     match decided {
         Decided::Created { id, created_at } => {
             row.id = id;

@@ -258,16 +258,6 @@ pub async fn allocate_ids(db: &PgPool, n: usize) -> Result<Vec<i64>, StorageErro
     .await?)
 }
 
-/// Deletes the outbox rows of events the worker dead-lettered: they will not be stored, and
-/// must not be sent again.
-pub async fn forget_outboxed(db: &PgPool, event_ids: &[&str]) -> Result<u64, StorageError> {
-    Ok(sqlx::query("DELETE FROM outbox WHERE event_id = ANY($1)")
-        .bind(event_ids)
-        .execute(db)
-        .await?
-        .rows_affected())
-}
-
 /// What one event changes in one rollup row of a credit (a re-attribution changes two);
 /// computed by [`crate::domain::rollup::contributions`].
 pub type Contribution = rollup::Contribution<Credited>;

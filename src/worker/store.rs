@@ -20,7 +20,7 @@ use super::{
     faults::{self, FailPoint},
     Worker,
 };
-use crate::storage::{clicks, conversions, StorageError};
+use crate::storage::{clicks, conversions, outbox, StorageError};
 
 /// How many days of visitor-days are kept for late clicks.
 const VISITOR_DAYS_KEPT: i32 = 7;
@@ -105,7 +105,7 @@ impl Worker {
     /// they will not be stored, and must not be sent again.
     pub(super) async fn forget_outboxed(&self, event_ids: &[&str]) -> anyhow::Result<()> {
         if !event_ids.is_empty() {
-            conversions::forget_outboxed(&self.db, event_ids).await?;
+            outbox::forget(&self.db, event_ids).await?;
         }
         Ok(())
     }
