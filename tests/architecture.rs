@@ -333,3 +333,32 @@ fn the_scanner_reads_groups_and_skips_tests_and_comments() {
     let found: Vec<_> = imported_modules(&code).into_iter().collect();
     assert_eq!(found, ["a", "after_tests", "b", "e", "h"]);
 }
+
+/// The README's "Layout" section is the map a newcomer reads first: every module of
+/// `src/` must be on it, so a new one cannot be added without saying where it sits.
+#[test]
+fn the_readme_layout_names_every_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md");
+    let layout = readme
+        .split("\n## Layout\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has a \"## Layout\" section");
+    let words: BTreeSet<&str> = layout
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let missing: Vec<String> = files
+        .iter()
+        .filter_map(|path| path.file_stem()?.to_str())
+        .filter(|stem| !matches!(*stem, "lib" | "main" | "mod"))
+        .filter(|stem| !words.contains(stem))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules missing from the README's Layout: {missing:?}"
+    );
+}

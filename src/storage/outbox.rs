@@ -1,13 +1,15 @@
 //! SQL of `outbox`: the events a transaction produces, kept in Postgres until the worker
 //! has stored them.
 //!
-//! This module is the only writer and reader of the table. An event is enqueued in the
-//! transaction of the change it describes, as the finished JSON the streams carry (built by
-//! `pipeline::events` alone), so it exists exactly when its change does; the relay marks
-//! it with the stream entry it went to, and a row goes away only when the worker stores or
-//! dead-letters its event (the one statement outside this module that touches the table:
-//! the worker's ingest in [`super::conversions`] deletes what it stores in that same
-//! statement). `event_id` is generated from the payload's `id`.
+//! This module owns the table. An event is enqueued in the transaction of the change it
+//! describes, as the finished JSON the streams carry (built by `pipeline::events` alone),
+//! so it exists exactly when its change does; the relay marks it with the stream entry it
+//! went to, and a row goes away only when the worker stores or dead-letters its event. Two
+//! statements outside this module touch the table, each for a batch that must stay one
+//! statement: `redeem_codes` (migration 16, called by [`super::redemptions`]) inserts the
+//! finished event it is handed with each conversion it creates, and the worker's ingest in
+//! [`super::conversions`] deletes what it stores. `event_id` is generated from the
+//! payload's `id`.
 
 use std::time::Duration;
 
