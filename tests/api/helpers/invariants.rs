@@ -339,7 +339,13 @@ pub async fn conversion_rollup_mismatches(conn: &mut PgConnection) -> Vec<String
     found
 }
 
-#[track_caller]
+/// Every difference between a rollup table and what it must equal.
+pub async fn rollup_mismatches(conn: &mut PgConnection) -> Vec<String> {
+    let mut found = click_rollup_mismatches(&mut *conn).await;
+    found.extend(conversion_rollup_mismatches(&mut *conn).await);
+    found
+}
+
 fn assert_none(mismatches: Vec<String>) {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
