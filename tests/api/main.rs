@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod hostile_input;
 mod influencers;
+mod invariants;
 mod links;
 mod outage;
 mod postgres_outage;
