@@ -84,10 +84,10 @@ impl Application {
                 .await
                 .context("creating the bootstrap admin key")?;
         }
-        Self::build_with_pool(settings, db)
+        Self::build_with_pool(settings, db).await
     }
 
-    pub fn build_with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
+    pub async fn build_with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
         let redis = redis::Client::open(settings.redis_url.as_str()).context("Redis URL")?;
         if settings.click_secret == DEVELOPMENT_CLICK_SECRET {
             tracing::warn!(
@@ -112,19 +112,22 @@ impl Application {
             &redis,
             keys.link_changes(),
             "links",
-        );
+        )
+        .await;
         let api_keys = followed(
             KeyCache::new(db.clone()),
             &redis,
             keys.key_changes(),
             "api keys",
-        );
+        )
+        .await;
         let code_terms = followed(
             CodeTermsCache::new(db.clone()),
             &redis,
             keys.code_changes(),
             "codes",
-        );
+        )
+        .await;
         tokio::spawn(crate::pipeline::persistence::warn_if_volatile(
             redis.clone(),
         ));

@@ -7,9 +7,13 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
+use tokio::sync::oneshot;
 
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long start-up waits for the first subscription; past it (Redis away or slow) the
+/// process serves anyway and listens as soon as it can.
+const FIRST_SUBSCRIPTION_WAIT: Duration = Duration::from_secs(2);
 
 /// A cache whose entries can be dropped by key.
 pub trait Forgetful: Send + Sync + 'static {
@@ -18,14 +22,28 @@ pub trait Forgetful: Send + Sync + 'static {
 }
 
 /// `cache`, kept in step with what is announced on `channel` for the life of the process.
-pub fn followed<C: Forgetful>(
+///
+/// Returns once the first subscription is made (or has failed, or
+/// [`FIRST_SUBSCRIPTION_WAIT`] has passed): a subscription drops every entry, so one made
+/// after the process began serving would drop entries loaded in between, and a redirect
+/// that was answered from memory a moment ago would suddenly need Postgres again.
+pub async fn followed<C: Forgetful>(
     cache: C,
     client: &redis::Client,
     channel: String,
     what: &'static str,
 ) -> Arc<C> {
     let cache = Arc::new(cache);
-    tokio::spawn(follow(cache.clone(), client.clone(), channel, what));
+    let (listening, first_attempt) = oneshot::channel();
+    tokio::spawn(follow(
+        cache.clone(),
+        client.clone(),
+        channel,
+        what,
+        listening,
+    ));
+    // Either way the process goes on: without Redis it serves, and listens later.
+    let _ = tokio::time::timeout(FIRST_SUBSCRIPTION_WAIT, first_attempt).await;
     cache
 }
 
@@ -50,12 +68,17 @@ async fn follow<C: Forgetful>(
     client: redis::Client,
     channel: String,
     what: &'static str,
+    listening: oneshot::Sender<()>,
 ) {
+    let mut listening = Some(listening);
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     cache.forget_all();
+                    if let Some(started) = listening.take() {
+                        let _ = started.send(());
+                    }
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
                         if let Ok(key) = message.get_payload::<String>() {
@@ -66,6 +89,10 @@ async fn follow<C: Forgetful>(
                 Err(e) => tracing::warn!(error = %e, what, "cannot subscribe to changes"),
             },
             Err(e) => tracing::debug!(error = %e, what, "change feed unavailable"),
+        }
+        // The first attempt failed: start-up need not wait for the next one.
+        if let Some(started) = listening.take() {
+            let _ = started.send(());
         }
         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
     }

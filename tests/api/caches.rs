@@ -221,3 +221,33 @@ async fn a_discount_changed_while_its_terms_are_read_is_not_cached_as_it_was() {
         "the old discount was kept: {body}"
     );
 }
+
+/// A process listens for changes before it serves: were its first subscription made
+/// later, the "drop everything" that comes with it would empty caches already serving
+/// (a link just redirected from memory would need Postgres again, and a rate-limited
+/// address would be refused it).
+#[tokio::test]
+async fn every_cache_listens_for_changes_before_the_app_serves() {
+    let database_url = fresh_database().await;
+    let spool = tempfile::tempdir().unwrap();
+    let settings = crate::helpers::test_settings(&database_url, spool.path(), &[]);
+    let keys = attrib::pipeline::keys::Keys::new(&settings.redis_prefix, settings.stream_shards);
+    let app = attrib::startup::Application::build(settings.clone())
+        .await
+        .unwrap();
+
+    // Asked before the app runs, and before this test yields to anything it spawned
+    let redis = redis::Client::open(settings.redis_url.as_str()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let channels = [keys.link_changes(), keys.key_changes(), keys.code_changes()];
+    let listeners: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channels)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let expected: Vec<(String, i64)> = channels.iter().map(|c| (c.clone(), 1)).collect();
+    assert_eq!(listeners, expected);
+    drop(app);
+}
