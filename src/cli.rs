@@ -1,4 +1,6 @@
-//! The `attrib` command line.
+//! The `attrib` command line: `run`, `serve`, `worker`, `migrate`, key management. Each
+//! command reads the settings once ([`crate::config`]) and wires the layers below it; a
+//! bad setting stops it before anything starts, with the variable named.
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
-//! Ids are integers in the database and opaque strings on the wire.
+//! Ids are integers in the database and opaque strings on the wire, so clients never do
+//! arithmetic on them and the encoding may change without breaking them.
 
 use serde::Serializer;
 

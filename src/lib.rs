@@ -1,18 +1,16 @@
 //! attrib: influencer marketing attribution.
 //!
-//! Where things are:
-//! - [`http`]: routes, authentication, error rendering (the management API lives in
-//!   [`http::admin`]).
-//! - [`domain`]: pure types and rules (slugs, codes, URLs, money, discounts, rollup
-//!   contributions).
-//! - [`storage`]: Postgres, one module of SQL per table; schema in `migrations/`.
-//! - [`redirect`]: the redirect hot path `GET /{slug}` and its link cache.
-//! - [`pipeline`]: event schema, Redis keys, the producer and its local spool, the stream
-//!   consumer commands.
-//! - [`enrich`]: geo, user agent and bot classification for the worker.
-//! - [`worker`]: the stream → Postgres ingest loop.
-//! - [`metrics`]: Prometheus counters for `GET /metrics`.
-//! - [`startup`]: building the HTTP application; [`cli`]: the `attrib` command.
+//! The modules form layers, lowest first, and every import points down (checked by
+//! `tests/architecture.rs`; the README's "Layout" walks through them):
+//! - leaves: [`domain`] (pure types and rules, importing nothing of the crate), [`auth`],
+//!   [`ids`], [`enrich`], [`telemetry`];
+//! - [`config`] (every setting parsed once) and [`metrics`];
+//! - adapters: [`storage`] (Postgres, one module of SQL per table) and [`pipeline`]
+//!   (Redis: the event schema, producer and spool, stream consumer, outbox relay);
+//! - process memory: [`cache`], [`throttle`];
+//! - use cases: [`checkout`], [`attribution`], [`worker`];
+//! - [`state`], what handlers reach; [`http`], every route including the redirect;
+//! - wiring: [`startup`], [`cli`].
 
 pub mod attribution;
 pub mod auth;

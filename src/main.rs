@@ -1,3 +1,5 @@
+//! The `attrib` binary: everything it does is in the library's [`attrib::cli`].
+
 use std::process::ExitCode;
 
 // The redirect path and the ingest worker allocate many short-lived strings per click;

@@ -24,7 +24,7 @@ pub trait Forgetful: Send + Sync + 'static {
 /// `cache`, kept in step with what is announced on `channel` for the life of the process.
 ///
 /// Returns once the first subscription is made (or has failed, or
-/// [`FIRST_SUBSCRIPTION_WAIT`] has passed): a subscription drops every entry, so one made
+/// 2 s have passed): a subscription drops every entry, so one made
 /// after the process began serving would drop entries loaded in between, and a redirect
 /// that was answered from memory a moment ago would suddenly need Postgres again.
 pub async fn followed<C: Forgetful>(

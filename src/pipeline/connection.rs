@@ -6,7 +6,7 @@
 //! or swap the connection, never across a connect. At most one connect is in flight;
 //! callers arriving meanwhile wait for that same attempt (at most one connect timeout,
 //! however many they are) instead of each starting their own. After a failed connect or
-//! command it backs off, as the producer does: for [`BACKOFF`] every call answers
+//! command it backs off, as the producer does: for `BACKOFF` every call answers
 //! "unavailable" at once without touching the network, so redirects of `max_clicks`
 //! links do not wait on a Redis that hangs.
 

@@ -6,7 +6,7 @@
 //! [`super::events`]), so throughput grows with load while an idle service adds no waiting. Each HTTP worker thread runs its own batcher and Redis connection
 //! ([`Producer::on_this_thread`]), so a request, its batch and its Redis I/O never wait on
 //! another thread. When Redis fails or is slow, the batch goes to the local [`Spool`] instead,
-//! and Redis is left alone for a while; the [`replay`] task moves spooled events back once
+//! and Redis is left alone for a while; the `replay` task moves spooled events back once
 //! Redis answers. Either way the caller learns where its event is durable, or that it is
 //! nowhere (the spool full or unwritable), so it can count the event as unrecorded.
 

@@ -1,4 +1,6 @@
-//! SQL of `api_keys`.
+//! SQL of `api_keys`: a key's clear prefix (to find its row) and SHA-256, never the secret
+//! itself (see [`crate::auth`]). Keys are revoked, never deleted, so a revoked key stays
+//! listed with the time it stopped working; revoking twice keeps the first time.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

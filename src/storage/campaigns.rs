@@ -1,4 +1,6 @@
-//! SQL of `campaigns`.
+//! SQL of `campaigns`. Every read returns the same columns, with `status` derived in SQL
+//! from the dates at the time of the read unless a manager set it (`status_override`), so
+//! no stored status can go stale.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,4 +1,8 @@
-//! SQL of `promo_codes`.
+//! SQL of `promo_codes`: a code's terms and its redemption counter. Codes are unique
+//! (stored upper-case, see [`crate::domain::code`]); bulk inserts skip the codes already
+//! taken instead of failing, so generation retries only those. The counter is moved only by
+//! redemptions taking a slot (`redeem_codes`) or giving one back ([`super::redemptions`]),
+//! never by a terms update.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

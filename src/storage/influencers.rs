@@ -1,4 +1,5 @@
-//! SQL of `influencers`.
+//! SQL of `influencers`: handles are unique, so an influencer is created once however many
+//! campaigns enrol them.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,4 +1,7 @@
-//! SQL of `links`.
+//! SQL of `links`: slugs are unique (an insert whose slug is taken returns `None`, for the
+//! caller to answer 409 or to try another generated slug); destinations are stored only
+//! after validation, so the redirect trusts them. Disabling a link keeps its row, and
+//! with it every click's owner.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,4 +1,5 @@
-//! SQL of `posts` and `post_metrics`.
+//! SQL of `posts` and `post_metrics`: snapshots are appended, never edited, each with its
+//! source and time, so a report can take the latest and say how much was self-reported.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,4 +1,6 @@
-//! `/v1/campaigns`.
+//! `/v1/campaigns` (create, read, patch, list) and `POST /v1/campaigns/{id}/reattribute`
+//! (see [`crate::attribution`]). The dates are checked on the campaign as a patch leaves
+//! it, so a campaign never ends before it starts, whichever date the patch changes.
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;

@@ -1,4 +1,5 @@
-//! `/v1/influencers`.
+//! `/v1/influencers` (create, read, patch, list): a handle is validated once
+//! ([`crate::domain::slug`]) and is unique, a taken one is `409`.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;

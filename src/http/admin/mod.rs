@@ -1,4 +1,6 @@
-//! The management API (admin scope).
+//! The management API (admin scope): one module per resource, each parsing a request body
+//! into domain types before anything is stored, so a bad field is a 4xx naming it and
+//! changes nothing; every `PATCH` goes through one flow (`patch.rs`).
 
 pub mod api_keys;
 pub mod campaigns;
