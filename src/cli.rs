@@ -95,7 +95,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .await?
         }
         Command::Worker => {
-            let db = storage::pool(&settings)?;
+            let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;
             build_worker(&settings, db, None, Default::default())
                 .run(shutdown_signal())
@@ -103,7 +103,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Run => {
             let app = Application::build(settings.clone()).await?;
-            let worker = build_worker(&settings, storage::pool(&settings)?, Some(1), app.metrics());
+            let worker = build_worker(&settings, storage::pool(&settings), Some(1), app.metrics());
             let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
             let background = Background::start(settings.ingest_nice)
                 .context("starting the ingest worker's runtime")?;
@@ -117,7 +117,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             served?;
         }
         Command::Migrate => {
-            let db = storage::pool(&settings)?;
+            let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;
             println!("migrations applied");
         }
@@ -126,7 +126,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => {
             let name = crate::domain::text::bounded("name", &name, 100)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let db = storage::pool(&settings)?;
+            let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;
             let secret = auth::generate_secret();
             let row = storage::api_keys::insert(&db, &name, scope, &secret).await?;

@@ -1,7 +1,8 @@
 //! Settings from `ATTRIB_*` environment variables, with their defaults.
 //!
-//! Every value is parsed once, at start-up, into the type the process uses (a Redis
-//! client, the opened GeoIP database), so a typo stops the process with a message naming
+//! Every value is parsed once, at start-up, into the type the process uses (Postgres
+//! connect options, a Redis client, the opened GeoIP database, the bootstrap key with its
+//! hash, the log filter's directives), so a typo stops the process with a message naming
 //! the variable instead of failing on the first request, and nothing downstream parses a
 //! setting again. Secrets (the database and Redis passwords, the bootstrap key, the click
 //! and visitor secrets) are kept out of `Debug` output so they never reach a log.
@@ -15,13 +16,17 @@ use std::{
 };
 
 use ipnet::IpNet;
+use sqlx::{postgres::PgConnectOptions, ConnectOptions};
 use url::Url;
 
-use crate::enrich::geo::GeoIp;
+use crate::{auth::NewSecret, enrich::geo::GeoIp, telemetry::LogFilter};
 
 #[derive(Clone)]
 pub struct Settings {
+    /// `ATTRIB_DATABASE_URL` as given (for tests and, redacted, for logs); the process
+    /// connects with `database`.
     pub database_url: String,
+    pub database: PgConnectOptions,
     pub database_max_connections: u32,
     /// `ATTRIB_REDIS_URL` as given (for tests and, redacted, for logs); the process
     /// connects through `redis`.
@@ -40,11 +45,12 @@ pub struct Settings {
     pub rate_limit_loopback: bool,
     /// `ATTRIB_GEOIP_DB`, opened: one copy in memory for the redirects and the worker.
     pub geoip: Option<Arc<GeoIp>>,
-    pub bootstrap_admin_key: Option<String>,
+    /// `ATTRIB_BOOTSTRAP_ADMIN_KEY` with its prefix and hash.
+    pub bootstrap_admin_key: Option<NewSecret>,
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
-    pub log_filter: String,
+    pub log_filter: LogFilter,
     /// Signs click ids; every process of a deployment must share it.
     pub click_secret: String,
     /// Where this runs: production refuses settings that are only fit for a laptop.
@@ -139,6 +145,11 @@ impl Settings {
                 reason: "scheme must be postgres:// or postgresql://".into(),
             });
         }
+        let database = PgConnectOptions::from_url(&parsed_db).map_err(|e| ConfigError {
+            var: "ATTRIB_DATABASE_URL",
+            value: redact_url(&database_url),
+            reason: e.to_string(),
+        })?;
 
         let redis_url = get("ATTRIB_REDIS_URL")
             .unwrap_or("redis://127.0.0.1:6379")
@@ -213,20 +224,21 @@ impl Settings {
             })
             .transpose()?;
 
-        let bootstrap_admin_key = get("ATTRIB_BOOTSTRAP_ADMIN_KEY").map(str::to_owned);
-        if let Some(key) = &bootstrap_admin_key {
-            crate::auth::check_bootstrap_secret(key).map_err(|reason| ConfigError {
-                var: "ATTRIB_BOOTSTRAP_ADMIN_KEY",
-                value: "[redacted]".into(),
-                reason,
-            })?;
-        }
+        let bootstrap_admin_key = get("ATTRIB_BOOTSTRAP_ADMIN_KEY")
+            .map(|key| {
+                crate::auth::secret_from(key).map_err(|reason| ConfigError {
+                    var: "ATTRIB_BOOTSTRAP_ADMIN_KEY",
+                    value: "[redacted]".into(),
+                    reason,
+                })
+            })
+            .transpose()?;
 
-        let log_filter = get("ATTRIB_LOG").unwrap_or("info,sqlx=warn").to_owned();
-        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| ConfigError {
+        let log_raw = get("ATTRIB_LOG").unwrap_or("info,sqlx=warn");
+        let log_filter = LogFilter::parse(log_raw).map_err(|reason| ConfigError {
             var: "ATTRIB_LOG",
-            value: log_filter.clone(),
-            reason: e.to_string(),
+            value: log_raw.to_owned(),
+            reason,
         })?;
 
         let click_secret = get("ATTRIB_CLICK_SECRET")
@@ -299,6 +311,7 @@ impl Settings {
 
         Ok(Settings {
             database_url,
+            database,
             database_max_connections: parse_number(
                 vars,
                 "ATTRIB_DATABASE_MAX_CONNECTIONS",
@@ -553,6 +566,10 @@ mod tests {
             ("ATTRIB_PUBLIC_URL", "ftp://x"),
             ("ATTRIB_TRUSTED_PROXIES", "10.0.0.0/8, nonsense"),
             ("ATTRIB_DATABASE_URL", "mysql://x/y"),
+            (
+                "ATTRIB_DATABASE_URL",
+                "postgres://db/attrib?sslmode=sometimes",
+            ),
             ("ATTRIB_DATABASE_MAX_CONNECTIONS", "0"),
             ("ATTRIB_GEOIP_DB", "/nonexistent/file.mmdb"),
             ("ATTRIB_BOOTSTRAP_ADMIN_KEY", "short"),
@@ -632,7 +649,16 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/geoip/GeoIP2-City-Test.mmdb"
         );
-        let settings = Settings::from_map(&vars(&[("ATTRIB_GEOIP_DB", geoip)])).unwrap();
+        let key = "atk_0123456789abcdefghijklmnopqrstuv";
+        let settings = Settings::from_map(&vars(&[
+            ("ATTRIB_GEOIP_DB", geoip),
+            ("ATTRIB_BOOTSTRAP_ADMIN_KEY", key),
+            (
+                "ATTRIB_DATABASE_URL",
+                "postgres://u@db.internal:6543/attrib",
+            ),
+        ]))
+        .unwrap();
         let geo = settings.geoip.as_ref().expect("the database is opened");
         assert_eq!(
             geo.lookup("81.2.69.142".parse().unwrap())
@@ -641,6 +667,11 @@ mod tests {
             Some("GB")
         );
         assert!(format!("{settings:?}").contains("GeoIP2-City-Test.mmdb"));
+        let bootstrap = settings.bootstrap_admin_key.as_ref().unwrap();
+        assert_eq!(bootstrap.secret, key);
+        assert_eq!(bootstrap.prefix, crate::auth::prefix_of(key));
+        assert_eq!(settings.database.get_host(), "db.internal");
+        assert_eq!(settings.database.get_port(), 6543);
         assert_eq!(
             settings.redis.get_connection_info().addr().to_string(),
             "127.0.0.1:6379"

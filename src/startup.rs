@@ -10,7 +10,6 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use crate::{
-    auth,
     cache::{
         api_keys::KeyCache,
         code_terms::CodeTermsCache,
@@ -73,13 +72,12 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, creates the bootstrap key if configured, and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = storage::pool(&settings).context("database pool")?;
+        let db = storage::pool(&settings);
         storage::migrate(&db)
             .await
             .context("applying database migrations")?;
         if let Some(secret) = &settings.bootstrap_admin_key {
-            let secret = auth::secret_from(secret).map_err(anyhow::Error::msg)?;
-            storage::api_keys::ensure_bootstrap(&db, &secret)
+            storage::api_keys::ensure_bootstrap(&db, secret)
                 .await
                 .context("creating the bootstrap admin key")?;
         }
