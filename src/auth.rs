@@ -51,6 +51,7 @@ impl Scope {
 }
 
 /// A new secret with its derived prefix and hash.
+#[derive(Clone)]
 pub struct NewSecret {
     pub secret: String,
     pub prefix: String,

@@ -13,7 +13,6 @@ use crate::{
     auth,
     auth::Scope,
     config::Settings,
-    enrich::geo::GeoIp,
     pipeline::keys::Keys,
     startup::Application,
     storage, telemetry,
@@ -98,16 +97,15 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .await?
         }
         Command::Worker => {
-            let db = storage::pool(&settings)?;
+            let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;
-            build_worker(&settings, db, None, Default::default())?
+            build_worker(&settings, db, None, Default::default())
                 .run(shutdown_signal())
                 .await?;
         }
         Command::Run => {
             let app = Application::build(settings.clone()).await?;
-            let worker =
-                build_worker(&settings, storage::pool(&settings)?, Some(1), app.metrics())?;
+            let worker = build_worker(&settings, storage::pool(&settings), Some(1), app.metrics());
             let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
             let background = Background::start(settings.ingest_nice)
                 .context("starting the ingest worker's runtime")?;
@@ -121,7 +119,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             served?;
         }
         Command::Migrate => {
-            let db = storage::pool(&settings)?;
+            let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;
             println!("migrations applied");
         }
@@ -130,7 +128,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => {
             let name = crate::domain::text::bounded("name", &name, 100)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let db = storage::pool(&settings)?;
+            let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;
             let secret = auth::generate_secret();
             let row = storage::api_keys::insert(&db, &name, scope, &secret).await?;
@@ -150,18 +148,13 @@ fn build_worker(
     db: sqlx::PgPool,
     parallel_writes: Option<usize>,
     metrics: Arc<crate::metrics::Metrics>,
-) -> anyhow::Result<Arc<Worker>> {
-    let redis = redis::Client::open(settings.redis_url.as_str()).context("Redis URL")?;
-    let geo = match &settings.geoip_db {
-        Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
-        None => None,
-    };
-    Ok(Arc::new(
+) -> Arc<Worker> {
+    Arc::new(
         Worker::new(
             db,
-            redis,
+            settings.redis.clone(),
             Keys::new(&settings.redis_prefix, settings.stream_shards),
-            geo,
+            settings.geoip.clone(),
             WorkerConfig {
                 parallel_writes,
                 gather: std::time::Duration::from_millis(settings.ingest_gather_ms),
@@ -177,7 +170,7 @@ fn build_worker(
             },
         )
         .with_metrics(metrics),
-    ))
+    )
 }
 
 async fn shutdown_signal() {

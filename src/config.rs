@@ -1,19 +1,37 @@
-//! Settings from `ATTRIB_*` environment variables.
+//! Settings from `ATTRIB_*` environment variables, with their defaults.
 //!
-//! Every value is validated once, at start-up, so a typo stops the process with a message
-//! naming the variable instead of failing on the first request. Secrets (the database
-//! password, the bootstrap key) are kept out of `Debug` output so they never reach a log.
+//! Every value is parsed once, at start-up, into the type the process uses (Postgres
+//! connect options, a Redis client, the opened GeoIP database, the bootstrap key with its
+//! hash, the log filter's directives), so a typo stops the process with a message naming
+//! the variable instead of failing on the first request, and nothing downstream parses a
+//! setting again. Secrets (the database and Redis passwords, the bootstrap key, the click
+//! and visitor secrets) are kept out of `Debug` output so they never reach a log.
 
-use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf};
+use std::{
+    collections::HashMap,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use ipnet::IpNet;
+use sqlx::{postgres::PgConnectOptions, ConnectOptions};
 use url::Url;
+
+use crate::{auth::NewSecret, enrich::geo::GeoIp, telemetry::LogFilter};
 
 #[derive(Clone)]
 pub struct Settings {
+    /// `ATTRIB_DATABASE_URL` as given (for tests and, redacted, for logs); the process
+    /// connects with `database`.
     pub database_url: String,
+    pub database: PgConnectOptions,
     pub database_max_connections: u32,
+    /// `ATTRIB_REDIS_URL` as given (for tests and, redacted, for logs); the process
+    /// connects through `redis`.
     pub redis_url: String,
+    pub redis: redis::Client,
     /// Prepended to every Redis key, so several deployments (or tests) can share one server.
     pub redis_prefix: String,
     pub listen: SocketAddr,
@@ -25,12 +43,14 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// Whether loopback addresses are limited too (they are exempt by default).
     pub rate_limit_loopback: bool,
-    pub geoip_db: Option<PathBuf>,
-    pub bootstrap_admin_key: Option<String>,
+    /// `ATTRIB_GEOIP_DB`, opened: one copy in memory for the redirects and the worker.
+    pub geoip: Option<Arc<GeoIp>>,
+    /// `ATTRIB_BOOTSTRAP_ADMIN_KEY` with its prefix and hash.
+    pub bootstrap_admin_key: Option<NewSecret>,
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
-    pub log_filter: String,
+    pub log_filter: LogFilter,
     /// Signs click ids; every process of a deployment must share it.
     pub click_secret: String,
     /// Where this runs: production refuses settings that are only fit for a laptop.
@@ -125,11 +145,16 @@ impl Settings {
                 reason: "scheme must be postgres:// or postgresql://".into(),
             });
         }
+        let database = PgConnectOptions::from_url(&parsed_db).map_err(|e| ConfigError {
+            var: "ATTRIB_DATABASE_URL",
+            value: redact_url(&database_url),
+            reason: e.to_string(),
+        })?;
 
         let redis_url = get("ATTRIB_REDIS_URL")
             .unwrap_or("redis://127.0.0.1:6379")
             .to_owned();
-        redis::Client::open(redis_url.as_str()).map_err(|e| ConfigError {
+        let redis = redis::Client::open(redis_url.as_str()).map_err(|e| ConfigError {
             var: "ATTRIB_REDIS_URL",
             value: redact_url(&redis_url),
             reason: e.to_string(),
@@ -187,29 +212,33 @@ impl Settings {
             }
         };
 
-        let geoip_db = get("ATTRIB_GEOIP_DB").map(PathBuf::from);
-        if let Some(path) = &geoip_db {
-            crate::enrich::geo::check_database(path).map_err(|reason| ConfigError {
-                var: "ATTRIB_GEOIP_DB",
-                value: path.display().to_string(),
-                reason,
-            })?;
-        }
+        let geoip = get("ATTRIB_GEOIP_DB")
+            .map(|path| {
+                GeoIp::open(Path::new(path))
+                    .map(Arc::new)
+                    .map_err(|reason| ConfigError {
+                        var: "ATTRIB_GEOIP_DB",
+                        value: path.to_owned(),
+                        reason,
+                    })
+            })
+            .transpose()?;
 
-        let bootstrap_admin_key = get("ATTRIB_BOOTSTRAP_ADMIN_KEY").map(str::to_owned);
-        if let Some(key) = &bootstrap_admin_key {
-            crate::auth::check_bootstrap_secret(key).map_err(|reason| ConfigError {
-                var: "ATTRIB_BOOTSTRAP_ADMIN_KEY",
-                value: "[redacted]".into(),
-                reason,
-            })?;
-        }
+        let bootstrap_admin_key = get("ATTRIB_BOOTSTRAP_ADMIN_KEY")
+            .map(|key| {
+                crate::auth::secret_from(key).map_err(|reason| ConfigError {
+                    var: "ATTRIB_BOOTSTRAP_ADMIN_KEY",
+                    value: "[redacted]".into(),
+                    reason,
+                })
+            })
+            .transpose()?;
 
-        let log_filter = get("ATTRIB_LOG").unwrap_or("info,sqlx=warn").to_owned();
-        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| ConfigError {
+        let log_raw = get("ATTRIB_LOG").unwrap_or("info,sqlx=warn");
+        let log_filter = LogFilter::parse(log_raw).map_err(|reason| ConfigError {
             var: "ATTRIB_LOG",
-            value: log_filter.clone(),
-            reason: e.to_string(),
+            value: log_raw.to_owned(),
+            reason,
         })?;
 
         let click_secret = get("ATTRIB_CLICK_SECRET")
@@ -282,6 +311,7 @@ impl Settings {
 
         Ok(Settings {
             database_url,
+            database,
             database_max_connections: parse_number(
                 vars,
                 "ATTRIB_DATABASE_MAX_CONNECTIONS",
@@ -289,6 +319,7 @@ impl Settings {
                 1..=1000,
             )?,
             redis_url,
+            redis,
             redis_prefix,
             listen,
             public_url,
@@ -300,7 +331,7 @@ impl Settings {
                 0..=1_000_000,
             )?,
             rate_limit_loopback,
-            geoip_db,
+            geoip,
             bootstrap_admin_key,
             max_body_bytes: parse_number(
                 vars,
@@ -473,7 +504,7 @@ impl fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("public_url", &self.public_url.as_str())
             .field("trusted_proxies", &self.trusted_proxies)
-            .field("geoip_db", &self.geoip_db)
+            .field("geoip_db", &self.geoip.as_ref().map(|geo| geo.path()))
             .field(
                 "bootstrap_admin_key",
                 &self.bootstrap_admin_key.as_ref().map(|_| "[redacted]"),
@@ -535,6 +566,10 @@ mod tests {
             ("ATTRIB_PUBLIC_URL", "ftp://x"),
             ("ATTRIB_TRUSTED_PROXIES", "10.0.0.0/8, nonsense"),
             ("ATTRIB_DATABASE_URL", "mysql://x/y"),
+            (
+                "ATTRIB_DATABASE_URL",
+                "postgres://db/attrib?sslmode=sometimes",
+            ),
             ("ATTRIB_DATABASE_MAX_CONNECTIONS", "0"),
             ("ATTRIB_GEOIP_DB", "/nonexistent/file.mmdb"),
             ("ATTRIB_BOOTSTRAP_ADMIN_KEY", "short"),
@@ -594,6 +629,7 @@ mod tests {
     fn debug_output_hides_secrets() {
         let settings = Settings::from_map(&vars(&[
             ("ATTRIB_DATABASE_URL", "postgres://u:hunter2@db/attrib"),
+            ("ATTRIB_REDIS_URL", "redis://:swordfish@cache:6379/0"),
             (
                 "ATTRIB_BOOTSTRAP_ADMIN_KEY",
                 "atk_0123456789abcdefghijklmnopqrstuv",
@@ -602,7 +638,44 @@ mod tests {
         .unwrap();
         let printed = format!("{settings:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("swordfish"), "{printed}");
         assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(printed.contains("cache:6379"), "{printed}");
+    }
+
+    #[test]
+    fn settings_hold_what_they_parsed() {
+        let geoip = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/geoip/GeoIP2-City-Test.mmdb"
+        );
+        let key = "atk_0123456789abcdefghijklmnopqrstuv";
+        let settings = Settings::from_map(&vars(&[
+            ("ATTRIB_GEOIP_DB", geoip),
+            ("ATTRIB_BOOTSTRAP_ADMIN_KEY", key),
+            (
+                "ATTRIB_DATABASE_URL",
+                "postgres://u@db.internal:6543/attrib",
+            ),
+        ]))
+        .unwrap();
+        let geo = settings.geoip.as_ref().expect("the database is opened");
+        assert_eq!(
+            geo.lookup("81.2.69.142".parse().unwrap())
+                .country
+                .as_deref(),
+            Some("GB")
+        );
+        assert!(format!("{settings:?}").contains("GeoIP2-City-Test.mmdb"));
+        let bootstrap = settings.bootstrap_admin_key.as_ref().unwrap();
+        assert_eq!(bootstrap.secret, key);
+        assert_eq!(bootstrap.prefix, crate::auth::prefix_of(key));
+        assert_eq!(settings.database.get_host(), "db.internal");
+        assert_eq!(settings.database.get_port(), 6543);
+        assert_eq!(
+            settings.redis.get_connection_info().addr().to_string(),
+            "127.0.0.1:6379"
+        );
     }
 
     #[test]

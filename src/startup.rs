@@ -10,7 +10,6 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use crate::{
-    auth,
     cache::{
         api_keys::KeyCache,
         code_terms::CodeTermsCache,
@@ -19,7 +18,6 @@ use crate::{
     checkout::redeemer::Redeemer,
     config::{Settings, DEVELOPMENT_CLICK_SECRET},
     domain::{click_id::ClickSigner, visitor::VisitorKey},
-    enrich::geo::GeoIp,
     http,
     metrics::Metrics,
     pipeline::{
@@ -74,13 +72,12 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, creates the bootstrap key if configured, and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = storage::pool(&settings).context("database pool")?;
+        let db = storage::pool(&settings);
         storage::migrate(&db)
             .await
             .context("applying database migrations")?;
         if let Some(secret) = &settings.bootstrap_admin_key {
-            let secret = auth::secret_from(secret).map_err(anyhow::Error::msg)?;
-            storage::api_keys::ensure_bootstrap(&db, &secret)
+            storage::api_keys::ensure_bootstrap(&db, secret)
                 .await
                 .context("creating the bootstrap admin key")?;
         }
@@ -88,7 +85,7 @@ impl Application {
     }
 
     pub async fn build_with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
-        let redis = redis::Client::open(settings.redis_url.as_str()).context("Redis URL")?;
+        let redis = settings.redis.clone();
         if settings.click_secret == DEVELOPMENT_CLICK_SECRET {
             tracing::warn!(
                 "ATTRIB_CLICK_SECRET is not set: click ids are signed with a development key"
@@ -149,10 +146,6 @@ impl Application {
             db.clone(),
             (settings.database_max_connections as usize / 4).clamp(1, 4),
         );
-        let geoip = match &settings.geoip_db {
-            Some(path) => Some(Arc::new(GeoIp::open(path).map_err(anyhow::Error::msg)?)),
-            None => None,
-        };
         let signer = ClickSigner::new(settings.click_secret.as_bytes());
         let visitor_key = match &settings.visitor_secret {
             Some(secret) => VisitorKey::new(secret.as_bytes()),
@@ -162,6 +155,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let workers = settings.http_workers;
+        let geoip = settings.geoip.clone();
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             db,

@@ -11,6 +11,8 @@ use std::{collections::BTreeMap, ops::AddAssign};
 
 use serde::Serialize;
 
+use super::kpi::Kpi;
+
 /// Numerators and denominators of one influencer, or of a whole campaign.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {
@@ -221,46 +223,40 @@ impl Kpis {
     }
 }
 
-/// The value of a KPI by its wire name (`kpi::NAMES`), as a number to rank or compare.
-pub fn metric(name: &str, t: &Tally, cost_minor: i64, k: &Kpis) -> Option<f64> {
+/// The value of `kpi`, as a number to rank or compare.
+pub fn metric(kpi: Kpi, t: &Tally, cost_minor: i64, k: &Kpis) -> Option<f64> {
     let count = |n: i64| Some(n as f64);
     let money = |m: Option<i64>| m.map(|v| v as f64);
-    match name {
-        "clicks" => count(t.clicks),
-        "unique_clicks" => count(t.unique_clicks),
-        "bot_clicks" => count(t.bot_clicks),
-        "impressions" => count(t.impressions),
-        "reach" => count(t.reach),
-        "engagements" => count(t.engagements),
-        "conversions" => count(t.conversions),
-        "revenue_minor" => count(t.revenue_minor),
-        "discount_minor" => count(t.discount_minor),
-        "cost_minor" => count(cost_minor),
-        "ctr" => k.ctr,
-        "engagement_rate" => k.engagement_rate,
-        "cvr" => k.cvr,
-        "aov_minor" => money(k.aov_minor),
-        "epc_minor" => money(k.epc_minor),
-        "cpa_minor" => money(k.cpa_minor),
-        "cpc_minor" => money(k.cpc_minor),
-        "cpe_minor" => money(k.cpe_minor),
-        "roas" => k.roas,
-        "roi" => k.roi,
-        "budget_used" => k.budget_used,
-        _ => None,
+    match kpi {
+        Kpi::Clicks => count(t.clicks),
+        Kpi::UniqueClicks => count(t.unique_clicks),
+        Kpi::BotClicks => count(t.bot_clicks),
+        Kpi::Impressions => count(t.impressions),
+        Kpi::Reach => count(t.reach),
+        Kpi::Engagements => count(t.engagements),
+        Kpi::Conversions => count(t.conversions),
+        Kpi::RevenueMinor => count(t.revenue_minor),
+        Kpi::DiscountMinor => count(t.discount_minor),
+        Kpi::CostMinor => count(cost_minor),
+        Kpi::Ctr => k.ctr,
+        Kpi::EngagementRate => k.engagement_rate,
+        Kpi::Cvr => k.cvr,
+        Kpi::AovMinor => money(k.aov_minor),
+        Kpi::EpcMinor => money(k.epc_minor),
+        Kpi::CpaMinor => money(k.cpa_minor),
+        Kpi::CpcMinor => money(k.cpc_minor),
+        Kpi::CpeMinor => money(k.cpe_minor),
+        Kpi::Roas => k.roas,
+        Kpi::Roi => k.roi,
+        Kpi::BudgetUsed => k.budget_used,
     }
-}
-
-/// Costs per result: less is better, so a target on one is met from below.
-fn lower_is_better(name: &str) -> bool {
-    matches!(name, "cpa_minor" | "cpc_minor" | "cpe_minor" | "cost_minor")
 }
 
 /// How far `value` has come towards `target`: 1.0 is the target reached. For costs per
 /// result, the target over the value (a CPA of half the target is progress 2.0).
-pub fn progress(name: &str, value: Option<f64>, target: f64) -> Option<f64> {
+pub fn progress(kpi: Kpi, value: Option<f64>, target: f64) -> Option<f64> {
     let value = value?;
-    if lower_is_better(name) {
+    if kpi.lower_is_better() {
         ratio(target, value)
     } else {
         ratio(value, target)
@@ -268,12 +264,12 @@ pub fn progress(name: &str, value: Option<f64>, target: f64) -> Option<f64> {
 }
 
 /// The KPI a campaign goal is measured by.
-pub fn goal_metric(goal: &str) -> &'static str {
+pub fn goal_metric(goal: &str) -> Kpi {
     match goal {
-        "awareness" => "impressions",
-        "traffic" => "clicks",
-        "revenue" => "revenue_minor",
-        _ => "conversions",
+        "awareness" => Kpi::Impressions,
+        "traffic" => Kpi::Clicks,
+        "revenue" => Kpi::RevenueMinor,
+        _ => Kpi::Conversions,
     }
 }
 
@@ -418,10 +414,10 @@ mod tests {
 
     #[test]
     fn progress_towards_a_cost_target_is_met_from_below() {
-        assert_eq!(progress("conversions", Some(5.0), 10.0), Some(0.5));
-        assert_eq!(progress("cpa_minor", Some(500.0), 1_000.0), Some(2.0));
-        assert_eq!(progress("cpa_minor", None, 1_000.0), None);
-        assert_eq!(progress("clicks", Some(5.0), 0.0), None);
+        assert_eq!(progress(Kpi::Conversions, Some(5.0), 10.0), Some(0.5));
+        assert_eq!(progress(Kpi::CpaMinor, Some(500.0), 1_000.0), Some(2.0));
+        assert_eq!(progress(Kpi::CpaMinor, None, 1_000.0), None);
+        assert_eq!(progress(Kpi::Clicks, Some(5.0), 0.0), None);
     }
 
     #[test]
@@ -485,8 +481,8 @@ mod tests {
             let mut cost = terms.cost(&a, true, lines);
             cost += &terms.cost(&total, false, lines);
             let k = Kpis::of(&total, cost.total(), margin, budget);
-            for name in super::super::kpi::NAMES {
-                let _ = metric(name, &total, cost.total(), &k);
+            for kpi in Kpi::ALL {
+                let _ = metric(kpi, &total, cost.total(), &k);
             }
         }
 
@@ -516,8 +512,8 @@ mod tests {
     fn every_target_metric_has_a_value() {
         let t = tally();
         let k = Kpis::of(&t, 1_000, None, Some(10_000));
-        for name in super::super::kpi::NAMES {
-            assert!(metric(name, &t, 1_000, &k).is_some(), "{name}");
+        for kpi in Kpi::targets() {
+            assert!(metric(kpi, &t, 1_000, &k).is_some(), "{kpi:?}");
         }
     }
 }

@@ -2,9 +2,14 @@
 //!
 //! The database is memory-resident after opening, so a lookup is a pure in-memory read that
 //! the redirect path may afford. A damaged file is refused at start-up rather than on the
-//! first click that happens to hit a damaged record.
+//! first click that happens to hit a damaged record; the settings open it once and every
+//! part of the process (redirects, the worker) shares that one copy.
 
-use std::{net::IpAddr, path::Path};
+use std::{
+    fmt,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
 use maxminddb::{geoip2, Reader};
 
@@ -23,6 +28,8 @@ const PROBE_ADDRESSES: &[&str] = &[
 
 pub struct GeoIp {
     reader: Reader<Vec<u8>>,
+    /// Where it was read from, for the settings' `Debug` output.
+    path: PathBuf,
 }
 
 /// What the service keeps of a lookup.
@@ -37,7 +44,10 @@ impl GeoIp {
     pub fn open(path: &Path) -> Result<Self, String> {
         let reader = Reader::open_readfile(path)
             .map_err(|e| format!("cannot open MaxMind database: {e}"))?;
-        let geo = GeoIp { reader };
+        let geo = GeoIp {
+            reader,
+            path: path.to_owned(),
+        };
         for address in PROBE_ADDRESSES {
             let ip: IpAddr = address
                 .parse()
@@ -46,6 +56,10 @@ impl GeoIp {
                 .map_err(|e| format!("MaxMind database is damaged (record for {ip}): {e}"))?;
         }
         Ok(geo)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Location of `ip`; empty when the database does not know the address.
@@ -72,9 +86,11 @@ impl GeoIp {
     }
 }
 
-/// Start-up check for `ATTRIB_GEOIP_DB`.
-pub fn check_database(path: &Path) -> Result<(), String> {
-    GeoIp::open(path).map(|_| ())
+/// The file, not the records: printing a megabyte-sized map would help no one.
+impl fmt::Debug for GeoIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeoIp").field("path", &self.path).finish()
+    }
 }
 
 #[cfg(test)]
@@ -110,13 +126,12 @@ mod tests {
     #[test]
     fn damaged_database_is_refused_when_opened() {
         let err = GeoIp::open(&fixture("GeoIP2-City-Test-Broken-Double-Format.mmdb"))
-            .err()
-            .expect("the broken fixture must be refused");
+            .expect_err("the broken fixture must be refused");
         assert!(err.contains("damaged"), "{err}");
     }
 
     #[test]
     fn missing_file_is_refused() {
-        assert!(check_database(Path::new("/nonexistent.mmdb")).is_err());
+        assert!(GeoIp::open(Path::new("/nonexistent.mmdb")).is_err());
     }
 }

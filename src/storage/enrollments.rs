@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use super::{PageRequest, RowLock, StorageError};
-use crate::ids::id_string;
+use crate::{domain::kpi::Kpi, ids::id_string};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Enrollment {
@@ -20,7 +20,7 @@ pub struct Enrollment {
     pub cpc_minor: i64,
     pub cpa_minor: i64,
     pub revenue_share_bps: i32,
-    pub target_metric: Option<String>,
+    pub target_metric: Option<Kpi>,
     pub target_value: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -33,7 +33,7 @@ pub struct Terms {
     pub cpc_minor: i64,
     pub cpa_minor: i64,
     pub revenue_share_bps: i32,
-    pub target_metric: Option<String>,
+    pub target_metric: Option<Kpi>,
     pub target_value: Option<f64>,
 }
 
@@ -72,7 +72,7 @@ pub async fn insert(
     .bind(t.cpc_minor)
     .bind(t.cpa_minor)
     .bind(t.revenue_share_bps)
-    .bind(&t.target_metric)
+    .bind(t.target_metric)
     .bind(t.target_value)
     .fetch_one(db)
     .await?)
@@ -129,7 +129,7 @@ pub async fn update(
     .bind(t.cpc_minor)
     .bind(t.cpa_minor)
     .bind(t.revenue_share_bps)
-    .bind(&t.target_metric)
+    .bind(t.target_metric)
     .bind(t.target_value)
     .fetch_one(&mut **tx)
     .await?)

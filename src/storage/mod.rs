@@ -135,11 +135,11 @@ impl StorageError {
 
 /// A pool that connects lazily, so the service starts (and redirects from cache) even
 /// while Postgres is briefly away.
-pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
+pub fn pool(settings: &Settings) -> PgPool {
     PgPoolOptions::new()
         .max_connections(settings.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy(&settings.database_url)
+        .connect_lazy_with(settings.database.clone())
 }
 
 /// Starts a transaction. Failing to (the pool timed out, the connection broke) is a

@@ -13,7 +13,10 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sqlx::PgPool;
 
 use super::StorageError;
-use crate::domain::report::{Compensation, Tally};
+use crate::domain::{
+    kpi::Kpi,
+    report::{Compensation, Tally},
+};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Range {
@@ -106,7 +109,7 @@ pub struct Enrolled {
     pub influencer_id: i64,
     pub handle: String,
     pub compensation: Compensation,
-    pub target_metric: Option<String>,
+    pub target_metric: Option<Kpi>,
     pub target_value: Option<f64>,
 }
 
@@ -119,7 +122,7 @@ struct EnrolledRow {
     cpc_minor: i64,
     cpa_minor: i64,
     revenue_share_bps: i32,
-    target_metric: Option<String>,
+    target_metric: Option<Kpi>,
     target_value: Option<f64>,
 }
 

@@ -1,3 +1,4 @@
+use attrib::domain::kpi::Kpi;
 use serde_json::json;
 
 use crate::helpers::spawn_app;
@@ -136,4 +137,51 @@ async fn patch_changes_terms_of_one_enrollment() {
     )
     .await
     .assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn every_kpi_is_stored_by_its_wire_name() {
+    let app = spawn_app().await;
+    for kpi in Kpi::ALL {
+        let stored: String = sqlx::query_scalar("SELECT $1")
+            .bind(kpi)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(stored, kpi.as_str());
+        let read: Kpi = sqlx::query_scalar("SELECT $1::text")
+            .bind(kpi.as_str())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(read, kpi);
+    }
+}
+
+#[tokio::test]
+async fn a_stored_target_that_is_no_kpi_is_an_error_not_a_default() {
+    let app = spawn_app().await;
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+    let path = format!("/v1/campaigns/{campaign}/enrollments/{influencer}");
+    for kpi in Kpi::targets() {
+        let reply = app
+            .patch(
+                &path,
+                json!({"target_metric": kpi.as_str(), "target_value": 1}),
+            )
+            .await;
+        assert_eq!(reply.assert_status(200)["target_metric"], kpi.as_str());
+        let fetched = app.get(&path).await;
+        assert_eq!(fetched.assert_status(200)["target_metric"], kpi.as_str());
+    }
+
+    // Written behind the API's back, e.g. by a hand-run migration
+    sqlx::query("UPDATE enrollments SET target_metric = 'likes'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    app.get(&path).await.assert_error(500, "internal_error");
+    app.get(&format!("/v1/reports/campaigns/{campaign}/influencers"))
+        .await
+        .assert_error(500, "internal_error");
 }

@@ -9,7 +9,10 @@ use super::{
     patch::{self, Patchable, Patched},
 };
 use crate::{
-    domain::{kpi, money, Invalid},
+    domain::{
+        kpi::{self, Kpi},
+        money, Invalid,
+    },
     http::{
         auth::Admin,
         error::ApiError,
@@ -96,7 +99,7 @@ impl CreateEnrollment {
             target_metric: self
                 .target_metric
                 .as_deref()
-                .map(|m| kpi::parse_name("target_metric", m).map(str::to_owned))
+                .map(|m| Kpi::parse_target("target_metric", m))
                 .transpose()?,
             target_value: self
                 .target_value
@@ -128,7 +131,7 @@ impl PatchEnrollment {
         if let Some(metric) = self.target_metric {
             t.target_metric = metric
                 .as_deref()
-                .map(|m| kpi::parse_name("target_metric", m).map(str::to_owned))
+                .map(|m| Kpi::parse_target("target_metric", m))
                 .transpose()?;
         }
         if let Some(value) = self.target_value {

@@ -18,7 +18,10 @@ use super::{
     params::{Format, ReportQuery},
 };
 use crate::{
-    domain::report::{self, Cost, Kpis, Tally},
+    domain::{
+        kpi::Kpi,
+        report::{self, Cost, Kpis, Tally},
+    },
     http::{auth::Analyst, error::ApiError},
     state::AppState,
     storage::{
@@ -27,42 +30,34 @@ use crate::{
     },
 };
 
-/// Every column of a KPI row, in CSV order.
-const KPI_COLUMNS: &[&str] = &[
-    "clicks",
-    "unique_clicks",
-    "bot_clicks",
-    "flagged_clicks",
-    "flagged_unique_clicks",
-    "impressions",
-    "reach",
-    "unverified_impressions",
-    "unverified_reach",
-    "engagements",
-    "posts",
-    "conversions",
-    "flagged_conversions",
-    "revenue_minor",
-    "discount_minor",
-    "refunded_minor",
-    "cost_minor",
-    "ctr",
-    "engagement_rate",
-    "cvr",
-    "aov_minor",
-    "epc_minor",
-    "cpa_minor",
-    "cpc_minor",
-    "cpe_minor",
-    "roas",
-    "roi",
-    "budget_used",
-    "flat_fees_minor",
-    "click_fees_minor",
-    "conversion_fees_minor",
-    "revenue_share_minor",
-    "cost_lines_minor",
-];
+/// Every column of a KPI row, in CSV order: each KPI of [`Kpi::ALL`], followed by the
+/// row's fields that are not KPIs but qualify it (the flagged and unverified parts of a
+/// count, the posts behind the engagements, refunds beside discounts) and, after the last
+/// KPI, the cost by component. Those stay named here because only this layout uses them.
+fn kpi_columns() -> Vec<&'static str> {
+    Kpi::ALL
+        .into_iter()
+        .flat_map(|kpi| std::iter::once(kpi.as_str()).chain(columns_after(kpi).iter().copied()))
+        .collect()
+}
+
+fn columns_after(kpi: Kpi) -> &'static [&'static str] {
+    match kpi {
+        Kpi::BotClicks => &["flagged_clicks", "flagged_unique_clicks"],
+        Kpi::Reach => &["unverified_impressions", "unverified_reach"],
+        Kpi::Engagements => &["posts"],
+        Kpi::Conversions => &["flagged_conversions"],
+        Kpi::DiscountMinor => &["refunded_minor"],
+        Kpi::BudgetUsed => &[
+            "flat_fees_minor",
+            "click_fees_minor",
+            "conversion_fees_minor",
+            "revenue_share_minor",
+            "cost_lines_minor",
+        ],
+        _ => &[],
+    }
+}
 
 /// Tallies, cost and KPIs of one influencer or of the campaign, as the wire shows them.
 #[derive(Debug, Serialize)]
@@ -92,8 +87,8 @@ impl KpiRow {
         }
     }
 
-    fn metric(&self, name: &str) -> Option<f64> {
-        report::metric(name, &self.tally, self.cost_minor, &self.kpis)
+    fn metric(&self, kpi: Kpi) -> Option<f64> {
+        report::metric(kpi, &self.tally, self.cost_minor, &self.kpis)
     }
 }
 
@@ -192,7 +187,7 @@ pub async fn campaign_report(
                 row.insert(format!("goal_{key}"), value);
             }
             let mut columns = vec!["campaign_id", "currency", "from", "to", "tz"];
-            columns.extend_from_slice(KPI_COLUMNS);
+            columns.extend(kpi_columns());
             columns.extend_from_slice(&[
                 "budget_minor",
                 "goal_metric",
@@ -218,7 +213,7 @@ struct Ranked<'a> {
     handle: &'a str,
     rank: usize,
     ratio_to_average: Option<f64>,
-    target_metric: Option<&'a str>,
+    target_metric: Option<Kpi>,
     target_value: Option<f64>,
     target_progress: Option<f64>,
     underperforming: bool,
@@ -255,8 +250,8 @@ pub async fn influencer_report(
                 (Some(v), Some(avg)) if avg != 0.0 => Some(v / avg),
                 _ => None,
             };
-            let target_progress = match (&enrolled.target_metric, enrolled.target_value) {
-                (Some(name), Some(target)) => report::progress(name, row.metric(name), target),
+            let target_progress = match (enrolled.target_metric, enrolled.target_value) {
+                (Some(kpi), Some(target)) => report::progress(kpi, row.metric(kpi), target),
                 _ => None,
             };
             let below = |x: Option<f64>| x.is_some_and(|x| x < threshold);
@@ -265,7 +260,7 @@ pub async fn influencer_report(
                 handle: &enrolled.handle,
                 rank,
                 ratio_to_average,
-                target_metric: enrolled.target_metric.as_deref(),
+                target_metric: enrolled.target_metric,
                 target_value: enrolled.target_value,
                 target_progress,
                 underperforming: below(ratio_to_average) || below(target_progress),
@@ -300,12 +295,80 @@ pub async fn influencer_report(
                 "target_progress",
                 "underperforming",
             ];
-            columns.extend_from_slice(KPI_COLUMNS);
+            columns.extend(kpi_columns());
             csv::response(
                 &format!("campaign-{}-influencers.csv", card.campaign.id),
                 &columns,
                 &rows,
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csv_columns_keep_their_order() {
+        assert_eq!(
+            kpi_columns(),
+            [
+                "clicks",
+                "unique_clicks",
+                "bot_clicks",
+                "flagged_clicks",
+                "flagged_unique_clicks",
+                "impressions",
+                "reach",
+                "unverified_impressions",
+                "unverified_reach",
+                "engagements",
+                "posts",
+                "conversions",
+                "flagged_conversions",
+                "revenue_minor",
+                "discount_minor",
+                "refunded_minor",
+                "cost_minor",
+                "ctr",
+                "engagement_rate",
+                "cvr",
+                "aov_minor",
+                "epc_minor",
+                "cpa_minor",
+                "cpc_minor",
+                "cpe_minor",
+                "roas",
+                "roi",
+                "budget_used",
+                "flat_fees_minor",
+                "click_fees_minor",
+                "conversion_fees_minor",
+                "revenue_share_minor",
+                "cost_lines_minor",
+            ]
+        );
+    }
+
+    /// A field added to the row (or a KPI without one) shows here, not as a CSV column
+    /// that is silently missing or always empty.
+    #[test]
+    fn the_csv_columns_are_the_fields_of_a_kpi_row() {
+        let row = KpiRow {
+            tally: Tally::default(),
+            cost_minor: 0,
+            kpis: Kpis::of(&Tally::default(), 0, None, None),
+            cost: Cost::default(),
+        };
+        let mut fields: Vec<String> = csv::flatten(&json!(row), &["cost"])
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| name != "conversions_by_kind")
+            .collect();
+        fields.sort_unstable();
+        let mut columns = kpi_columns();
+        columns.sort_unstable();
+        assert_eq!(fields, columns);
     }
 }
