@@ -82,9 +82,9 @@ async fn credit_for(db: &PgPool, reported: &Reported) -> Result<Decision, Record
             let owner = CodeOwner {
                 campaign_id: found.campaign_id,
                 influencer_id: found.influencer_id,
-                priority: campaign
-                    .map(|c| Priority::parse(&c.attribution_priority))
-                    .unwrap_or(Priority::Code),
+                // A code's campaign exists (a foreign key, and campaigns are never
+                // deleted); only the priority it stores is read here.
+                priority: campaign.map_or(Priority::Code, |c| c.attribution_priority),
             };
             code_owner = Some((owner, found.currency));
         }

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     cache::code_terms::CodeTermsCache,
     domain::{
-        attribution::{Credit, Decision, Via},
+        attribution::{ConversionStatus, Credit, Decision, Via},
         checkout::{self, RedemptionStatus, Rejection},
     },
     storage::{
@@ -159,7 +159,7 @@ fn conversion_of(row: &RedemptionRow, now: DateTime<Utc>) -> NewConversion {
                 via: Via::Code,
                 link_id: None,
             }),
-            status: "attributed",
+            status: ConversionStatus::Attributed,
             rule: "redemption",
         },
         redemption_id: Some(row.id),

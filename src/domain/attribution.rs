@@ -13,22 +13,27 @@
 //! a shop clock slightly behind ours) and no longer ago than the window.
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
 /// How far a click may lie after the conversion's reported time and still count.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which wins when a conversion has both a code and a click in the window: a campaign's
+/// `attribution_priority`. Stored as its wire name; a stored value that is neither does not
+/// decode (it used to be read as `code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Priority {
     Code,
     Click,
 }
 
 impl Priority {
-    pub fn parse(raw: &str) -> Priority {
-        if raw == "click" {
-            Priority::Click
-        } else {
-            Priority::Code
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Code => "code",
+            Priority::Click => "click",
         }
     }
 }
@@ -51,7 +56,10 @@ pub struct ClickOwner {
     pub window_days: i32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a credited conversion was attributed: a conversion's `via`, stored as its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Via {
     Code,
     Click,
@@ -62,6 +70,30 @@ impl Via {
         match self {
             Via::Code => "code",
             Via::Click => "click",
+        }
+    }
+}
+
+/// Whether a conversion was credited, and if not why: a conversion's `status`, stored as
+/// its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ConversionStatus {
+    /// Credited to an influencer (`Decision::credit` is set).
+    Attributed,
+    /// No code and no click.
+    Unattributed,
+    /// A click, but outside the window.
+    Unqualified,
+}
+
+impl ConversionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversionStatus::Attributed => "attributed",
+            ConversionStatus::Unattributed => "unattributed",
+            ConversionStatus::Unqualified => "unqualified",
         }
     }
 }
@@ -78,8 +110,7 @@ pub struct Credit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     pub credit: Option<Credit>,
-    /// `attributed`, `unattributed` or `unqualified`.
-    pub status: &'static str,
+    pub status: ConversionStatus,
     pub rule: &'static str,
 }
 
@@ -109,7 +140,7 @@ pub fn decide(
     };
     let attributed = |credit, rule| Decision {
         credit: Some(credit),
-        status: "attributed",
+        status: ConversionStatus::Attributed,
         rule,
     };
     let qualifying_click = click.filter(|c| c.in_window(occurred_at));
@@ -122,12 +153,12 @@ pub fn decide(
         (None, Some(click)) => attributed(by_click(click), "last_click_in_window"),
         (None, None) if click.is_some() => Decision {
             credit: None,
-            status: "unqualified",
+            status: ConversionStatus::Unqualified,
             rule: "click_outside_window",
         },
         (None, None) => Decision {
             credit: None,
-            status: "unattributed",
+            status: ConversionStatus::Unattributed,
             rule: "no_code_or_click",
         },
     }
@@ -175,11 +206,17 @@ mod tests {
         let d = decide(Some(code(Priority::Click)), Some(stale), now);
         assert_eq!((d.credit.unwrap().via, d.rule), (Via::Code, "code"));
         let d = decide(None, Some(fresh), now);
-        assert_eq!((d.status, d.rule), ("attributed", "last_click_in_window"));
+        assert_eq!(
+            (d.status.as_str(), d.rule),
+            ("attributed", "last_click_in_window")
+        );
         let d = decide(None, Some(stale), now);
-        assert_eq!((d.status, d.credit), ("unqualified", None));
+        assert_eq!((d.status.as_str(), d.credit), ("unqualified", None));
         let d = decide(None, None, now);
-        assert_eq!((d.status, d.rule), ("unattributed", "no_code_or_click"));
+        assert_eq!(
+            (d.status.as_str(), d.rule),
+            ("unattributed", "no_code_or_click")
+        );
     }
 
     #[test]

@@ -221,7 +221,7 @@ fn of_row(row: &ConversionRow, id: String, amount_minor: i64, voids: bool) -> Co
         campaign_id: row.campaign_id,
         influencer_id: row.influencer_id,
         link_id: row.link_id,
-        via: row.via.clone(),
+        via: row.via.map(|v| v.as_str().to_owned()),
         kind: row.kind.clone(),
         amount_minor,
         discount_minor: row.discount_minor,

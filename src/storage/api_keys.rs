@@ -10,7 +10,7 @@ use crate::auth::{NewSecret, Scope};
 pub struct ApiKeyRow {
     pub id: i64,
     pub name: String,
-    pub scope: String,
+    pub scope: Scope,
     pub prefix: String,
     pub secret_hash: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -31,7 +31,7 @@ pub async fn insert(
          RETURNING {COLUMNS}"
     ))
     .bind(name)
-    .bind(scope.as_str())
+    .bind(scope)
     .bind(&secret.prefix)
     .bind(&secret.hash[..])
     .fetch_one(db)

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{PageRequest, ParentFilter, RowLock, StorageError};
-use crate::ids::id_string;
+use crate::{domain::discount::DiscountKind, ids::id_string};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PromoCodeRow {
@@ -16,7 +16,7 @@ pub struct PromoCodeRow {
     pub campaign_id: i64,
     #[serde(serialize_with = "id_string")]
     pub influencer_id: i64,
-    pub discount_kind: String,
+    pub discount_kind: DiscountKind,
     pub discount_value: i64,
     pub max_redemptions: Option<i64>,
     pub max_per_customer: Option<i64>,
@@ -32,7 +32,7 @@ pub struct PromoCodeRow {
 /// The terms of a code, shared by every code of a bulk generation.
 #[derive(Debug, Clone)]
 pub struct CodeTerms {
-    pub discount_kind: String,
+    pub discount_kind: DiscountKind,
     pub discount_value: i64,
     pub max_redemptions: Option<i64>,
     pub max_per_customer: Option<i64>,
@@ -80,7 +80,7 @@ pub async fn insert_many(
     .bind(codes)
     .bind(campaign_id)
     .bind(influencer_id)
-    .bind(&t.discount_kind)
+    .bind(t.discount_kind)
     .bind(t.discount_value)
     .bind(t.max_redemptions)
     .bind(t.max_per_customer)
@@ -107,7 +107,7 @@ pub async fn insert(
     .bind(code)
     .bind(campaign_id)
     .bind(influencer_id)
-    .bind(&t.discount_kind)
+    .bind(t.discount_kind)
     .bind(t.discount_value)
     .bind(t.max_redemptions)
     .bind(t.max_per_customer)
@@ -151,7 +151,7 @@ pub async fn update(
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(&t.discount_kind)
+    .bind(t.discount_kind)
     .bind(t.discount_value)
     .bind(t.max_redemptions)
     .bind(t.max_per_customer)

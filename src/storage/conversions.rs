@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::StorageError;
 use crate::{
     domain::{
-        attribution::Decision,
+        attribution::{ConversionStatus, Decision, Via},
         conversion::{ConversionEvent, Credited},
         fraud::ConversionFlags,
         rollup,
@@ -50,14 +50,14 @@ pub struct ConversionRow {
     pub discount_minor: i64,
     pub refunded_minor: i64,
     pub cancelled_at: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: ConversionStatus,
     #[serde(serialize_with = "opt_id_string")]
     pub campaign_id: Option<i64>,
     #[serde(serialize_with = "opt_id_string")]
     pub influencer_id: Option<i64>,
     #[serde(serialize_with = "opt_id_string")]
     pub link_id: Option<i64>,
-    pub via: Option<String>,
+    pub via: Option<Via>,
     pub rule: String,
     pub code: Option<String>,
     pub click_id: Option<String>,
@@ -130,7 +130,7 @@ pub async fn insert(
     .bind(credit.map(|c| c.campaign_id))
     .bind(credit.map(|c| c.influencer_id))
     .bind(credit.and_then(|c| c.link_id))
-    .bind(credit.map(|c| c.via.as_str()))
+    .bind(credit.map(|c| c.via))
     .bind(new.decision.rule)
     .bind(&new.code)
     .bind(&new.click_id)

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use super::{PageRequest, RowLock, StorageError};
-use crate::ids::id_string;
+use crate::{domain::enrollment::FlatFeeBasis, ids::id_string};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Enrollment {
@@ -16,7 +16,7 @@ pub struct Enrollment {
     #[serde(serialize_with = "id_string")]
     pub influencer_id: i64,
     pub flat_fee_minor: i64,
-    pub flat_fee_basis: String,
+    pub flat_fee_basis: FlatFeeBasis,
     pub cpc_minor: i64,
     pub cpa_minor: i64,
     pub revenue_share_bps: i32,
@@ -29,7 +29,7 @@ pub struct Enrollment {
 #[derive(Debug, Clone)]
 pub struct Terms {
     pub flat_fee_minor: i64,
-    pub flat_fee_basis: String,
+    pub flat_fee_basis: FlatFeeBasis,
     pub cpc_minor: i64,
     pub cpa_minor: i64,
     pub revenue_share_bps: i32,
@@ -68,7 +68,7 @@ pub async fn insert(
     .bind(campaign_id)
     .bind(influencer_id)
     .bind(t.flat_fee_minor)
-    .bind(&t.flat_fee_basis)
+    .bind(t.flat_fee_basis)
     .bind(t.cpc_minor)
     .bind(t.cpa_minor)
     .bind(t.revenue_share_bps)
@@ -125,7 +125,7 @@ pub async fn update(
     ))
     .bind(id)
     .bind(t.flat_fee_minor)
-    .bind(&t.flat_fee_basis)
+    .bind(t.flat_fee_basis)
     .bind(t.cpc_minor)
     .bind(t.cpa_minor)
     .bind(t.revenue_share_bps)

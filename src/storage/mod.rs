@@ -112,6 +112,15 @@ impl From<sqlx::Error> for StorageError {
 }
 
 impl StorageError {
+    /// A row was read but a column did not decode into its type: a stored value outside the
+    /// closed set (or the shape) its domain type allows. Trying again reads the same row.
+    pub fn undecodable(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Database(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))
+        )
+    }
+
     /// Why Postgres refused the values written, when it did: a data exception (class 22:
     /// out of range, bad encoding, a NUL in text), an integrity constraint (23) or a
     /// program limit such as an index row too large (54). `None` for every failure that is

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{PageRequest, ParentFilter, RowLock, StorageError};
-use crate::ids::id_string;
+use crate::{domain::post::MetricSource, ids::id_string};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Post {
@@ -43,7 +43,7 @@ pub struct Snapshot {
     pub shares: Option<i64>,
     pub saves: Option<i64>,
     pub views: Option<i64>,
-    pub source: String,
+    pub source: MetricSource,
     pub captured_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
@@ -57,7 +57,7 @@ pub struct NewSnapshot {
     pub shares: Option<i64>,
     pub saves: Option<i64>,
     pub views: Option<i64>,
-    pub source: String,
+    pub source: MetricSource,
     pub captured_at: DateTime<Utc>,
 }
 
@@ -110,7 +110,7 @@ pub async fn insert_snapshot(
     .bind(s.shares)
     .bind(s.saves)
     .bind(s.views)
-    .bind(&s.source)
+    .bind(s.source)
     .bind(s.captured_at)
     .fetch_one(db)
     .await?)

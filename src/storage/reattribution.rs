@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 use super::{outbox, StorageError};
 use crate::domain::{
-    attribution::{self, ClickOwner, CodeOwner, Credit, Priority},
+    attribution::{self, ClickOwner, CodeOwner, ConversionStatus, Credit, Priority, Via},
     click_id,
     conversion::{fully_refunded, ConversionState, Credited},
 };
@@ -64,11 +64,11 @@ struct Fact {
     discount_minor: i64,
     refunded_minor: i64,
     cancelled: bool,
-    status: String,
+    status: ConversionStatus,
     campaign_id: Option<i64>,
     influencer_id: Option<i64>,
     link_id: Option<i64>,
-    via: Option<String>,
+    via: Option<Via>,
     code: Option<String>,
     click_id: Option<String>,
     occurred_at: DateTime<Utc>,
@@ -79,7 +79,7 @@ impl Fact {
         Credited::of(
             self.campaign_id,
             self.influencer_id,
-            self.via.as_deref(),
+            self.via.map(Via::as_str),
             self.link_id,
         )
     }
@@ -169,7 +169,7 @@ async fn decide_batch(
     let codes: Vec<String> = facts.iter().filter_map(|f| f.code.clone()).collect();
     let code_terms: HashMap<String, CodeTerms> = sqlx::query_as::<
         _,
-        (String, i64, i64, String, String),
+        (String, i64, i64, Priority, String),
     >(
         "SELECT p.code, p.campaign_id, p.influencer_id, c.attribution_priority, c.currency::text
          FROM promo_codes p JOIN campaigns c ON c.id = p.campaign_id WHERE p.code = ANY($1)",
@@ -182,7 +182,7 @@ async fn decide_batch(
         let owner = CodeOwner {
             campaign_id,
             influencer_id,
-            priority: Priority::parse(&priority),
+            priority,
         };
         (code, CodeTerms { owner, currency })
     })
@@ -235,8 +235,8 @@ async fn decide_batch(
             fact.occurred_at,
         );
         let credit_currency = match decision.credit.map(|c| c.via) {
-            Some(attribution::Via::Code) => code.map(|c| c.currency.as_str()),
-            Some(attribution::Via::Click) => click.map(|(_, currency)| currency),
+            Some(Via::Code) => code.map(|c| c.currency.as_str()),
+            Some(Via::Click) => click.map(|(_, currency)| currency),
             None => None,
         };
         if credit_currency.is_some_and(|c| c != fact.currency) {

@@ -25,4 +25,5 @@ mod reattribution;
 mod redirect;
 mod reports;
 mod rollups;
+mod stored_values;
 mod worker;

@@ -96,7 +96,7 @@ impl CodeRequest {
         let ends_at = optional_time("ends_at", self.ends_at.as_deref())?;
         time::check_order(starts_at, ends_at)?;
         Ok(CodeTerms {
-            discount_kind: self.discount_kind.as_str().to_owned(),
+            discount_kind: self.discount_kind,
             discount_value: discount::value_for(self.discount_kind, self.discount_value)?,
             max_redemptions: limit("max_redemptions", self.max_redemptions)?,
             max_per_customer: limit("max_per_customer", self.max_per_customer)?,
@@ -128,14 +128,11 @@ impl CodeRequest {
 
 impl PatchCode {
     fn apply(self, mut t: CodeTerms, redemptions: i64) -> Result<CodeTerms, Invalid> {
-        let kind = match self.discount_kind {
-            Some(kind) => kind,
-            None => DiscountKind::parse(&t.discount_kind).unwrap_or(DiscountKind::Percent),
-        };
+        let kind = self.discount_kind.unwrap_or(t.discount_kind);
         if self.discount_kind.is_some() || self.discount_value.is_some() {
             let value = self.discount_value.or(Some(t.discount_value));
             t.discount_value = discount::value_for(kind, value)?;
-            t.discount_kind = kind.as_str().to_owned();
+            t.discount_kind = kind;
         }
         if let Some(max) = self.max_redemptions {
             t.max_redemptions = limit("max_redemptions", max)?;
