@@ -61,7 +61,7 @@ pub async fn report(db: &PgPool, reported: Reported) -> Result<Recorded, RecordE
         amount_minor: reported.amount_minor,
         currency: reported.currency.code().to_owned(),
         discount_minor: 0,
-        code: reported.code.map(|c| c.as_str().to_owned()),
+        code: reported.code,
         click_id: reported.click.map(|c| c.as_str().to_owned()),
         customer_ref: reported.customer_ref,
         occurred_at: reported.occurred_at,
@@ -77,7 +77,7 @@ pub async fn report(db: &PgPool, reported: Reported) -> Result<Recorded, RecordE
 async fn credit_for(db: &PgPool, reported: &Reported) -> Result<Decision, RecordError> {
     let mut code_owner: Option<(CodeOwner, String)> = None;
     if let Some(code) = &reported.code {
-        if let Some(found) = redemptions::code_for_cart(db, code.as_str()).await? {
+        if let Some(found) = redemptions::code_for_cart(db, code).await? {
             let campaign = campaigns::get(db, found.campaign_id).await?;
             let owner = CodeOwner {
                 campaign_id: found.campaign_id,

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::{
+    domain::code::PromoCode,
     pipeline::events,
     storage::{
         conversions::{self, NewConversion},
@@ -28,7 +29,7 @@ const QUEUE: usize = 16_384;
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
     pub code_id: i64,
-    pub code: String,
+    pub code: PromoCode,
     pub campaign_id: i64,
     pub influencer_id: i64,
     pub order_id: String,

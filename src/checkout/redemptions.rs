@@ -21,6 +21,7 @@ use crate::{
     domain::{
         attribution::{ConversionStatus, Credit, Decision, Via},
         checkout::{self, RedemptionStatus, Rejection},
+        code::PromoCode,
     },
     storage::{
         self,
@@ -33,7 +34,7 @@ use crate::{
 /// A redemption as asked for, already validated.
 #[derive(Debug, Clone)]
 pub struct NewRedemption {
-    pub code: String,
+    pub code: PromoCode,
     pub order_id: String,
     pub subtotal_minor: i64,
     pub currency: String,

@@ -21,6 +21,7 @@ pub mod post;
 pub mod report;
 pub mod rollup;
 pub mod slug;
+mod stored;
 pub mod text;
 pub mod time;
 pub mod url;

@@ -1,12 +1,14 @@
 //! Destination and fallback URLs of links: the guard against open redirects.
 
-use super::Invalid;
+use super::{stored::stored_as_text, Invalid};
 
 pub const MAX_URL_LEN: usize = 2048;
 
 /// An absolute `http(s)` URL without credentials, safe to put in a `Location` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebUrl(url::Url);
+
+stored_as_text!(WebUrl, WebUrl::stored);
 
 impl WebUrl {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, Invalid> {
@@ -52,6 +54,15 @@ impl WebUrl {
             )));
         }
         Ok(WebUrl(url))
+    }
+
+    /// A URL as a column holds it, written from [`WebUrl::parse`]: still an absolute
+    /// `http(s)` URL with a host (what makes it safe to redirect to), whatever rule of
+    /// `parse` came after it was stored.
+    fn stored(raw: &str) -> Option<Self> {
+        let url = url::Url::parse(raw).ok()?;
+        (matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()))
+            .then_some(WebUrl(url))
     }
 
     pub fn as_str(&self) -> &str {

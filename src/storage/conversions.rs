@@ -10,6 +10,7 @@ use super::StorageError;
 use crate::{
     domain::{
         attribution::{ConversionStatus, Decision, Via},
+        code::PromoCode,
         conversion::{ConversionEvent, Credited},
         fraud::ConversionFlags,
         rollup,
@@ -59,7 +60,7 @@ pub struct ConversionRow {
     pub link_id: Option<i64>,
     pub via: Option<Via>,
     pub rule: String,
-    pub code: Option<String>,
+    pub code: Option<PromoCode>,
     pub click_id: Option<String>,
     pub customer_ref: Option<String>,
     pub occurred_at: DateTime<Utc>,
@@ -77,7 +78,7 @@ pub struct NewConversion {
     pub amount_minor: i64,
     pub currency: String,
     pub discount_minor: i64,
-    pub code: Option<String>,
+    pub code: Option<PromoCode>,
     pub click_id: Option<String>,
     pub customer_ref: Option<String>,
     pub occurred_at: DateTime<Utc>,

@@ -5,7 +5,10 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{PageRequest, ParentFilter, RowLock, StorageError};
-use crate::{domain::post::MetricSource, ids::id_string};
+use crate::{
+    domain::{post::MetricSource, url::WebUrl},
+    ids::id_string,
+};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Post {
@@ -16,7 +19,7 @@ pub struct Post {
     #[serde(serialize_with = "id_string")]
     pub influencer_id: i64,
     pub platform: Option<String>,
-    pub url: Option<String>,
+    pub url: Option<WebUrl>,
     pub published_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -26,7 +29,7 @@ pub struct NewPost {
     pub campaign_id: i64,
     pub influencer_id: i64,
     pub platform: Option<String>,
-    pub url: Option<String>,
+    pub url: Option<WebUrl>,
     pub published_at: Option<DateTime<Utc>>,
 }
 

@@ -16,6 +16,7 @@ use super::{StorageError, Tx};
 use crate::{
     domain::{
         checkout::{RedemptionStatus, Terms},
+        code::PromoCode,
         discount::DiscountKind,
     },
     ids::id_string,
@@ -25,7 +26,7 @@ use crate::{
 pub struct RedemptionRow {
     #[serde(serialize_with = "id_string")]
     pub id: i64,
-    pub code: String,
+    pub code: PromoCode,
     #[serde(skip)]
     pub code_id: i64,
     #[serde(serialize_with = "id_string")]
@@ -87,7 +88,7 @@ impl CodeForCart {
 
 pub async fn code_for_cart(
     db: impl sqlx::PgExecutor<'_>,
-    code: &str,
+    code: &PromoCode,
 ) -> Result<Option<CodeForCart>, StorageError> {
     Ok(sqlx::query_as(
         "SELECT p.id, p.campaign_id, p.influencer_id, p.discount_kind, p.discount_value,

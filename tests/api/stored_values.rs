@@ -1,6 +1,7 @@
-//! A stored value outside its column's closed set is an error wherever it is read, never
-//! quietly replaced by a default. Each test breaks its own database: it drops the CHECK
-//! constraint that would refuse the value and writes it with raw SQL.
+//! A stored value outside its column's closed set, or not of its domain type's shape, is an
+//! error wherever it is read, never quietly replaced by a default. Each test breaks its own
+//! database: it drops the CHECK constraint that would refuse the value and writes it with
+//! raw SQL.
 
 use serde_json::json;
 
@@ -9,7 +10,7 @@ use crate::{
     helpers::{spawn_app, TestApp},
 };
 
-/// Drops `constraint` of `table` and runs `update` against the test's own database.
+/// Drops `constraints` of `table` and runs `update` against the test's own database.
 async fn corrupt(app: &TestApp, table: &str, constraints: &[&str], update: &str) {
     for constraint in constraints {
         sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {constraint}"))
@@ -117,4 +118,47 @@ async fn an_unknown_attribution_priority_is_an_error_not_code_first() {
         .await
         .unwrap();
     assert_eq!(recorded, 0);
+}
+
+#[tokio::test]
+async fn a_stored_code_or_url_that_is_not_one_is_an_error() {
+    let app = spawn_app().await;
+    let (campaign, influencer) = app.enrolled("summer", "emma").await;
+    app.post(
+        "/v1/codes",
+        json!({"code": "EMMA20", "campaign_id": campaign, "influencer_id": influencer,
+               "discount_kind": "percent", "discount_value": 2000}),
+    )
+    .await
+    .assert_status(201);
+    corrupt(
+        &app,
+        "promo_codes",
+        &["promo_codes_code_check"],
+        "UPDATE promo_codes SET code = 'emma 20' WHERE code = 'EMMA20'",
+    )
+    .await;
+    app.get(&format!("/v1/codes?campaign_id={campaign}"))
+        .await
+        .assert_error(500, "internal_error");
+
+    let post = app
+        .post(
+            "/v1/posts",
+            json!({"campaign_id": campaign, "influencer_id": influencer,
+                   "url": "https://social.example/p/1"}),
+        )
+        .await
+        .id();
+    // `posts.url` has no constraint on its scheme: only what the API wrote keeps it safe.
+    corrupt(
+        &app,
+        "posts",
+        &[],
+        &format!("UPDATE posts SET url = 'javascript:alert(1)' WHERE id = {post}"),
+    )
+    .await;
+    app.get(&format!("/v1/posts/{post}"))
+        .await
+        .assert_error(500, "internal_error");
 }

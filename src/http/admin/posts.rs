@@ -93,7 +93,7 @@ pub async fn create(
         url: body
             .url
             .as_deref()
-            .map(|u| WebUrl::parse("url", u).map(|u| u.as_str().to_owned()))
+            .map(|u| WebUrl::parse("url", u))
             .transpose()?,
         published_at: body
             .published_at

@@ -71,7 +71,7 @@ pub async fn create(
         return Err(rejected("code_not_found", "no such promo code").with_field("code"));
     };
     let hash = request_hash(&Canonical {
-        code: &code,
+        code: code.as_str(),
         order_id: &order_id,
         subtotal_minor: subtotal,
         currency: currency.code(),

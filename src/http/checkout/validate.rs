@@ -60,7 +60,7 @@ pub async fn validate(
 
     let code = super::typed_code(&code);
     let cart = Cart {
-        code: code.as_deref(),
+        code: code.as_ref(),
         subtotal_minor: subtotal,
         currency: currency.code(),
         customer_ref: customer.as_deref(),
