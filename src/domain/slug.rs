@@ -3,7 +3,7 @@
 //! All three are case-insensitive and stored lower-case: `go.brand.com/Emma` and
 //! `go.brand.com/emma` are one link, as a visitor typing it from a video would expect.
 
-use super::Invalid;
+use super::{stored::stored_as_text, Invalid};
 
 /// Unambiguous lower-case alphabet for generated slugs: no `0/o`, `1/l/i`.
 pub const GENERATED_SLUG_ALPHABET: [char; 31] = [
@@ -84,6 +84,8 @@ fn parse_slug_like(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkSlug(String);
 
+stored_as_text!(LinkSlug, LinkSlug::stored);
+
 impl LinkSlug {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let value = parse_slug_like("slug", "invalid_slug", raw, None)?;
@@ -95,6 +97,18 @@ impl LinkSlug {
             ));
         }
         Ok(LinkSlug(value))
+    }
+
+    /// A slug as `links.slug` holds it: its shape only (the column's CHECK). Not the
+    /// reserved words: a word reserved after a link took it must not make that link
+    /// unreadable (its path is shadowed by the route, and the link can still be renamed).
+    fn stored(raw: &str) -> Option<Self> {
+        let first_ok = raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        (raw.len() <= MAX_LEN && first_ok && raw.chars().all(is_slug_char))
+            .then(|| LinkSlug(raw.to_owned()))
     }
 
     pub fn generate() -> Self {

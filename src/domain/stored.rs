@@ -55,4 +55,21 @@ macro_rules! stored_as_text {
     };
 }
 
-pub(super) use stored_as_text;
+/// serde's `Deserialize` for `$ty` through the same check, for documents (jsonb) that
+/// hold it: what was written canonical reads back, anything else is an error.
+macro_rules! stored_in_documents {
+    ($ty:ty, $stored:expr) => {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw =
+                    <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                let stored: fn(&str) -> Option<$ty> = $stored;
+                stored(&raw).ok_or_else(|| {
+                    serde::de::Error::custom(format!("stored {raw:?} is not a {}", stringify!($ty)))
+                })
+            }
+        }
+    };
+}
+
+pub(super) use {stored_as_text, stored_in_documents};

@@ -1,6 +1,9 @@
 //! Destination and fallback URLs of links: the guard against open redirects.
 
-use super::{stored::stored_as_text, Invalid};
+use super::{
+    stored::{stored_as_text, stored_in_documents},
+    Invalid,
+};
 
 pub const MAX_URL_LEN: usize = 2048;
 
@@ -9,6 +12,7 @@ pub const MAX_URL_LEN: usize = 2048;
 pub struct WebUrl(url::Url);
 
 stored_as_text!(WebUrl, WebUrl::stored);
+stored_in_documents!(WebUrl, WebUrl::stored);
 
 impl WebUrl {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, Invalid> {
@@ -67,6 +71,11 @@ impl WebUrl {
 
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+
+    /// The parsed URL, for building a location from it without parsing it again.
+    pub(super) fn url(&self) -> &url::Url {
+        &self.0
     }
 
     pub fn host(&self) -> Option<&str> {

@@ -162,3 +162,33 @@ async fn a_stored_code_or_url_that_is_not_one_is_an_error() {
         .await
         .assert_error(500, "internal_error");
 }
+
+#[tokio::test]
+async fn a_link_reads_back_by_its_shape_and_a_destination_that_is_no_url_is_an_error() {
+    let app = spawn_app().await;
+    let link = app.short_link("emma").await;
+    // A word reserved after a link took it does not make the link unreadable.
+    sqlx::query(&format!(
+        "UPDATE links SET slug = 'admin' WHERE id = {link}"
+    ))
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let reply = app.get(&format!("/v1/links/{link}")).await;
+    assert_eq!(reply.assert_status(200)["slug"], "admin");
+
+    // Within the column's CHECK (`^https?://`), but no URL: the redirect cannot use it.
+    sqlx::query(&format!(
+        "UPDATE links SET slug = 'emma', destination = 'https://' WHERE id = {link}"
+    ))
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let response = app
+        .client
+        .get(format!("{}/emma", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+}
