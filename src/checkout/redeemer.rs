@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::{
-    domain::code::PromoCode,
+    domain::{code::PromoCode, money::Currency},
     pipeline::events,
     storage::{
         conversions::{self, NewConversion},
@@ -37,7 +37,7 @@ pub struct Item {
     pub click_id: Option<String>,
     pub subtotal_minor: i64,
     pub discount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub hold_until: Option<DateTime<Utc>>,
     pub request_hash: String,
     pub max_per_customer: Option<i64>,
@@ -67,7 +67,7 @@ impl Item {
             click_id: row.click_id.clone(),
             subtotal_minor: row.subtotal_minor,
             discount_minor: row.discount_minor,
-            currency: row.currency.clone(),
+            currency: row.currency,
             hold_until: row.hold_expires_at,
             request_hash: row.request_hash.clone(),
             max_per_customer,

@@ -22,6 +22,7 @@ use crate::{
         attribution::{ConversionStatus, Credit, Decision, Via},
         checkout::{self, RedemptionStatus, Rejection},
         code::PromoCode,
+        money::Currency,
     },
     storage::{
         self,
@@ -37,7 +38,7 @@ pub struct NewRedemption {
     pub code: PromoCode,
     pub order_id: String,
     pub subtotal_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub customer_ref: Option<String>,
     pub click_id: Option<String>,
     /// `Some(expiry)` reserves a hold; `None` commits at once.
@@ -73,7 +74,7 @@ pub async fn redeem(
 ) -> Result<Redeemed, RedeemError> {
     let terms = match codes.get(&new.code).await? {
         None => Err(Rejection::CodeNotFound),
-        Some(code) => checkout::evaluate(&code.terms(), now, new.subtotal_minor, &new.currency)
+        Some(code) => checkout::evaluate(&code.terms(), now, new.subtotal_minor, new.currency)
             .map(|discount| (code, discount)),
     };
     let (code, discount) = match terms {
@@ -99,7 +100,7 @@ pub async fn redeem(
         subtotal_minor: new.subtotal_minor,
         discount_kind: code.discount_kind,
         discount_minor: discount,
-        currency: code.currency.clone(),
+        currency: code.currency,
         status: if committing {
             RedemptionStatus::Committed
         } else {
@@ -147,7 +148,7 @@ fn conversion_of(row: &RedemptionRow, now: DateTime<Utc>) -> NewConversion {
         order_id: row.order_id.clone(),
         kind: "sale".to_owned(),
         amount_minor: row.subtotal_minor - row.discount_minor,
-        currency: row.currency.clone(),
+        currency: row.currency,
         discount_minor: row.discount_minor,
         code: Some(row.code.clone()),
         click_id: row.click_id.clone(),

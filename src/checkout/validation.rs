@@ -10,6 +10,7 @@ use crate::{
         checkout::{self, Rejection},
         code::PromoCode,
         discount::DiscountKind,
+        money::Currency,
     },
     storage::{redemptions, StorageError},
 };
@@ -20,7 +21,7 @@ pub struct Cart<'a> {
     /// As the customer typed it; `None` when it cannot be a code at all.
     pub code: Option<&'a PromoCode>,
     pub subtotal_minor: i64,
-    pub currency: &'a str,
+    pub currency: Currency,
     pub customer_ref: Option<&'a str>,
 }
 

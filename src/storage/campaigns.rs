@@ -9,6 +9,7 @@ use crate::{
     domain::{
         attribution::Priority,
         campaign::{CampaignStatus, Goal},
+        money::Currency,
     },
     ids::id_string,
 };
@@ -21,7 +22,7 @@ pub struct Campaign {
     pub id: i64,
     pub name: String,
     pub slug: String,
-    pub currency: String,
+    pub currency: Currency,
     pub starts_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     pub budget_minor: Option<i64>,
@@ -42,7 +43,7 @@ pub struct Campaign {
 pub struct CampaignFields {
     pub name: String,
     pub slug: String,
-    pub currency: String,
+    pub currency: Currency,
     pub starts_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     pub budget_minor: Option<i64>,
@@ -90,7 +91,7 @@ pub async fn insert(db: &PgPool, f: &CampaignFields) -> Result<Campaign, Storage
     )
     .bind(&f.name)
     .bind(&f.slug)
-    .bind(&f.currency)
+    .bind(f.currency)
     .bind(f.starts_at)
     .bind(f.ends_at)
     .bind(f.budget_minor)

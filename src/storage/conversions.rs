@@ -13,6 +13,7 @@ use crate::{
         code::PromoCode,
         conversion::{ConversionEvent, Credited},
         fraud::ConversionFlags,
+        money::Currency,
         rollup,
     },
     ids::{id_string, opt_id_string},
@@ -47,7 +48,7 @@ pub struct ConversionRow {
     pub order_id: String,
     pub kind: String,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub discount_minor: i64,
     pub refunded_minor: i64,
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -76,7 +77,7 @@ pub struct NewConversion {
     pub order_id: String,
     pub kind: String,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub discount_minor: i64,
     pub code: Option<PromoCode>,
     pub click_id: Option<String>,
@@ -125,7 +126,7 @@ pub async fn insert(
     .bind(&new.order_id)
     .bind(&new.kind)
     .bind(new.amount_minor)
-    .bind(&new.currency)
+    .bind(new.currency)
     .bind(new.discount_minor)
     .bind(new.decision.status)
     .bind(credit.map(|c| c.campaign_id))

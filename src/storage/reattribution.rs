@@ -19,6 +19,7 @@ use crate::domain::{
     attribution::{self, ClickOwner, CodeOwner, ConversionStatus, Credit, Priority, Via},
     click_id,
     conversion::{fully_refunded, ConversionState, Credited},
+    money::Currency,
 };
 
 /// A conversion whose credit moved, with what its event must carry.
@@ -30,7 +31,7 @@ pub struct Moved {
     pub kind: String,
     pub amount_minor: i64,
     pub discount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub occurred_at: DateTime<Utc>,
     pub code: Option<String>,
     pub click_id: Option<String>,
@@ -60,7 +61,7 @@ struct Fact {
     id: i64,
     kind: String,
     amount_minor: i64,
-    currency: String,
+    currency: Currency,
     discount_minor: i64,
     refunded_minor: i64,
     cancelled: bool,
@@ -103,14 +104,14 @@ impl Fact {
 /// Who owns a code, and under which rules and currency.
 struct CodeTerms {
     owner: CodeOwner,
-    currency: String,
+    currency: Currency,
 }
 
 struct LinkTerms {
     campaign_id: i64,
     influencer_id: i64,
     window_days: i32,
-    currency: String,
+    currency: Currency,
 }
 
 /// Decides the campaign's conversions again; each move's event, made by `event_of`, is
@@ -169,7 +170,7 @@ async fn decide_batch(
     let codes: Vec<String> = facts.iter().filter_map(|f| f.code.clone()).collect();
     let code_terms: HashMap<String, CodeTerms> = sqlx::query_as::<
         _,
-        (String, i64, i64, Priority, String),
+        (String, i64, i64, Priority, Currency),
     >(
         "SELECT p.code, p.campaign_id, p.influencer_id, c.attribution_priority, c.currency::text
          FROM promo_codes p JOIN campaigns c ON c.id = p.campaign_id WHERE p.code = ANY($1)",
@@ -193,7 +194,7 @@ async fn decide_batch(
         .filter_map(|f| Some((f.id, click_id::peek(f.click_id.as_deref()?)?)))
         .collect();
     let link_ids: Vec<i64> = clicks.values().map(|(link, _)| *link).collect();
-    let link_terms: HashMap<i64, LinkTerms> = sqlx::query_as::<_, (i64, i64, i64, i32, String)>(
+    let link_terms: HashMap<i64, LinkTerms> = sqlx::query_as::<_, (i64, i64, i64, i32, Currency)>(
         "SELECT l.id, l.campaign_id, l.influencer_id, c.attribution_window_days,
                 c.currency::text
          FROM links l JOIN campaigns c ON c.id = l.campaign_id WHERE l.id = ANY($1)",
@@ -226,7 +227,7 @@ async fn decide_batch(
                     clicked_at,
                     window_days: terms.window_days,
                 };
-                (owner, terms.currency.as_str())
+                (owner, terms.currency)
             })
         });
         let decision = attribution::decide(
@@ -235,7 +236,7 @@ async fn decide_batch(
             fact.occurred_at,
         );
         let credit_currency = match decision.credit.map(|c| c.via) {
-            Some(Via::Code) => code.map(|c| c.currency.as_str()),
+            Some(Via::Code) => code.map(|c| c.currency),
             Some(Via::Click) => click.map(|(_, currency)| currency),
             None => None,
         };
@@ -268,7 +269,7 @@ async fn decide_batch(
             kind: fact.kind.clone(),
             amount_minor: fact.amount_minor,
             discount_minor: fact.discount_minor,
-            currency: fact.currency.clone(),
+            currency: fact.currency,
             occurred_at: fact.occurred_at,
             code: fact.code.clone(),
             click_id: fact.click_id.clone(),

@@ -18,6 +18,7 @@ use crate::{
         checkout::{RedemptionStatus, Terms},
         code::PromoCode,
         discount::DiscountKind,
+        money::Currency,
     },
     ids::id_string,
 };
@@ -39,7 +40,7 @@ pub struct RedemptionRow {
     pub subtotal_minor: i64,
     pub discount_kind: DiscountKind,
     pub discount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub status: RedemptionStatus,
     pub hold_expires_at: Option<DateTime<Utc>>,
     #[serde(skip)]
@@ -69,11 +70,11 @@ pub struct CodeForCart {
     pub ends_at: Option<DateTime<Utc>>,
     pub enabled: bool,
     pub redemptions: i64,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 impl CodeForCart {
-    pub fn terms(&self) -> Terms<'_> {
+    pub fn terms(&self) -> Terms {
         Terms {
             kind: self.discount_kind,
             value: self.discount_value,
@@ -81,7 +82,7 @@ impl CodeForCart {
             starts_at: self.starts_at,
             ends_at: self.ends_at,
             min_subtotal_minor: self.min_subtotal_minor,
-            currency: &self.currency,
+            currency: self.currency,
         }
     }
 }

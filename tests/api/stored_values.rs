@@ -192,3 +192,20 @@ async fn a_link_reads_back_by_its_shape_and_a_destination_that_is_no_url_is_an_e
         .unwrap();
     assert_eq!(response.status(), 500);
 }
+
+#[tokio::test]
+async fn a_stored_currency_that_is_not_iso_4217_is_an_error() {
+    let app = spawn_app().await;
+    let campaign = app.campaign("summer").await;
+    // Three upper-case letters pass the column's CHECK; no currency is called that.
+    corrupt(
+        &app,
+        "campaigns",
+        &[],
+        &format!("UPDATE campaigns SET currency = 'XYZ' WHERE id = {campaign}"),
+    )
+    .await;
+    app.get(&format!("/v1/campaigns/{campaign}"))
+        .await
+        .assert_error(500, "internal_error");
+}

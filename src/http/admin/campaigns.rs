@@ -103,9 +103,7 @@ impl CreateCampaign {
         Ok(CampaignFields {
             name: text::bounded("name", &self.name, 200)?,
             slug: CampaignSlug::parse(&self.slug)?.as_str().to_owned(),
-            currency: money::Currency::parse("currency", &self.currency)?
-                .code()
-                .to_owned(),
+            currency: money::Currency::parse("currency", &self.currency)?,
             starts_at,
             ends_at,
             budget_minor: self

@@ -84,7 +84,7 @@ pub async fn create(
         code,
         order_id,
         subtotal_minor: subtotal,
-        currency: currency.code().to_owned(),
+        currency,
         customer_ref,
         click_id,
         hold_until: (body.mode == Mode::Reserve)

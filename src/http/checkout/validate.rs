@@ -62,7 +62,7 @@ pub async fn validate(
     let cart = Cart {
         code: code.as_ref(),
         subtotal_minor: subtotal,
-        currency: currency.code(),
+        currency,
         customer_ref: customer.as_deref(),
     };
     let verdict = match validation::validate(&state.db, &cart, Utc::now()).await? {
