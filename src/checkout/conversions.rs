@@ -62,7 +62,7 @@ pub async fn report(db: &PgPool, reported: Reported) -> Result<Recorded, RecordE
         currency: reported.currency,
         discount_minor: 0,
         code: reported.code,
-        click_id: reported.click.map(|c| c.as_str().to_owned()),
+        click_id: reported.click,
         customer_ref: reported.customer_ref,
         occurred_at: reported.occurred_at,
         decision,

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::{
-    domain::{code::PromoCode, money::Currency},
+    domain::{click_id::ClickId, code::PromoCode, money::Currency},
     pipeline::events,
     storage::{
         conversions::{self, NewConversion},
@@ -34,7 +34,7 @@ pub struct Item {
     pub influencer_id: i64,
     pub order_id: String,
     pub customer_ref: Option<String>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     pub subtotal_minor: i64,
     pub discount_minor: i64,
     pub currency: Currency,

@@ -21,6 +21,7 @@ use crate::{
     domain::{
         attribution::{ConversionStatus, Credit, Decision, Via},
         checkout::{self, RedemptionStatus, Rejection},
+        click_id::ClickId,
         code::PromoCode,
         money::Currency,
     },
@@ -40,7 +41,7 @@ pub struct NewRedemption {
     pub subtotal_minor: i64,
     pub currency: Currency,
     pub customer_ref: Option<String>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     /// `Some(expiry)` reserves a hold; `None` commits at once.
     pub hold_until: Option<DateTime<Utc>>,
     pub request_hash: String,

@@ -138,6 +138,14 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_code_must_already_be_canonical() {
+        assert_eq!(PromoCode::stored("EMMA20"), PromoCode::parse("emma20").ok());
+        for raw in ["emma20", " EMMA20", "A", "-EMMA", &"A".repeat(41)] {
+            assert_eq!(PromoCode::stored(raw), None, "{raw:?}");
+        }
+    }
+
+    #[test]
     fn generated_codes_carry_the_prefix_and_avoid_ambiguous_characters() {
         let prefix = CodePrefix::parse("summer-").unwrap();
         for _ in 0..500 {

@@ -187,6 +187,15 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_slug_is_read_by_its_shape_even_if_reserved_since() {
+        assert_eq!(LinkSlug::stored("admin").unwrap().as_str(), "admin");
+        assert_eq!(LinkSlug::stored("emma-20").unwrap().as_str(), "emma-20");
+        for raw in ["", "Emma", " emma", "-emma", "a.b", &"x".repeat(65)] {
+            assert!(LinkSlug::stored(raw).is_none(), "{raw:?}");
+        }
+    }
+
+    #[test]
     fn generated_slugs_use_the_unambiguous_alphabet() {
         for _ in 0..200 {
             let slug = LinkSlug::generate();

@@ -171,6 +171,15 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_url_must_still_be_a_web_url() {
+        let url = WebUrl::parse("destination", "https://shop.example.com/p?x=1").unwrap();
+        assert_eq!(WebUrl::stored(url.as_str()), Some(url));
+        for raw in ["https://", "javascript:alert(1)", "/relative", ""] {
+            assert_eq!(WebUrl::stored(raw), None, "{raw:?}");
+        }
+    }
+
+    #[test]
     fn credentials_are_refused() {
         for bad in ["https://user:pw@example.com", "https://user@example.com"] {
             assert_eq!(

@@ -163,7 +163,7 @@ pub fn conversion_recorded(conversion_id: i64, new: &NewConversion) -> Event {
         occurred_at: new.occurred_at,
         code: new.code.as_ref().map(|c| c.as_str().to_owned()),
         voids: false,
-        click_id: new.click_id.clone(),
+        click_id: new.click_id.as_ref().map(|c| c.as_str().to_owned()),
         moved_from: None,
         state: None,
     })
@@ -207,7 +207,7 @@ pub fn reattributed(moved: &Moved) -> Event {
         occurred_at: moved.occurred_at,
         code: moved.code.clone(),
         voids: false,
-        click_id: moved.click_id.clone(),
+        click_id: moved.click_id.as_ref().map(|c| c.as_str().to_owned()),
         moved_from: moved.from.clone(),
         state: Some(moved.state),
     })
@@ -229,7 +229,7 @@ fn of_row(row: &ConversionRow, id: String, amount_minor: i64, voids: bool) -> Co
         occurred_at: row.occurred_at,
         code: row.code.as_ref().map(|c| c.as_str().to_owned()),
         voids,
-        click_id: row.click_id.clone(),
+        click_id: row.click_id.as_ref().map(|c| c.as_str().to_owned()),
         moved_from: None,
         state: None,
     }

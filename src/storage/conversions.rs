@@ -10,6 +10,7 @@ use super::StorageError;
 use crate::{
     domain::{
         attribution::{ConversionStatus, Decision, Via},
+        click_id::ClickId,
         code::PromoCode,
         conversion::{ConversionEvent, Credited},
         fraud::ConversionFlags,
@@ -62,7 +63,7 @@ pub struct ConversionRow {
     pub via: Option<Via>,
     pub rule: String,
     pub code: Option<PromoCode>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     pub customer_ref: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -80,7 +81,7 @@ pub struct NewConversion {
     pub currency: Currency,
     pub discount_minor: i64,
     pub code: Option<PromoCode>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     pub customer_ref: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub decision: Decision,

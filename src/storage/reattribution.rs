@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use super::{outbox, StorageError};
 use crate::domain::{
     attribution::{self, ClickOwner, CodeOwner, ConversionStatus, Credit, Priority, Via},
-    click_id,
+    click_id::ClickId,
     conversion::{fully_refunded, ConversionState, Credited},
     money::Currency,
 };
@@ -34,7 +34,7 @@ pub struct Moved {
     pub currency: Currency,
     pub occurred_at: DateTime<Utc>,
     pub code: Option<String>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     pub from: Option<Credited>,
     pub to: Option<Credited>,
     /// What it counted in the rollups when it moved.
@@ -71,7 +71,7 @@ struct Fact {
     link_id: Option<i64>,
     via: Option<Via>,
     code: Option<String>,
-    click_id: Option<String>,
+    click_id: Option<ClickId>,
     occurred_at: DateTime<Utc>,
 }
 
@@ -191,7 +191,10 @@ async fn decide_batch(
 
     let clicks: HashMap<i64, (i64, DateTime<Utc>)> = facts
         .iter()
-        .filter_map(|f| Some((f.id, click_id::peek(f.click_id.as_deref()?)?)))
+        .filter_map(|f| {
+            let click = f.click_id.as_ref()?;
+            Some((f.id, (click.link_id, click.clicked_at)))
+        })
         .collect();
     let link_ids: Vec<i64> = clicks.values().map(|(link, _)| *link).collect();
     let link_terms: HashMap<i64, LinkTerms> = sqlx::query_as::<_, (i64, i64, i64, i32, Currency)>(

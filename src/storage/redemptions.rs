@@ -16,6 +16,7 @@ use super::{StorageError, Tx};
 use crate::{
     domain::{
         checkout::{RedemptionStatus, Terms},
+        click_id::ClickId,
         code::PromoCode,
         discount::DiscountKind,
         money::Currency,
@@ -36,7 +37,7 @@ pub struct RedemptionRow {
     pub influencer_id: i64,
     pub order_id: String,
     pub customer_ref: Option<String>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     pub subtotal_minor: i64,
     pub discount_kind: DiscountKind,
     pub discount_minor: i64,

@@ -65,8 +65,7 @@ pub async fn create(
     let subtotal = money::amount("subtotal_minor", body.subtotal_minor)?;
     let currency = Currency::parse("currency", &body.currency)?;
     let customer_ref = super::customer_ref(body.customer_ref.as_deref())?;
-    let click_id = super::verified_click(&state.signer, body.click_id.as_deref())?
-        .map(|id| id.as_str().to_owned());
+    let click_id = super::verified_click(&state.signer, body.click_id.as_deref())?;
     let Some(code) = super::typed_code(&body.code) else {
         return Err(rejected("code_not_found", "no such promo code").with_field("code"));
     };
@@ -76,7 +75,7 @@ pub async fn create(
         subtotal_minor: subtotal,
         currency: currency.code(),
         customer_ref: customer_ref.as_deref(),
-        click_id: click_id.as_deref(),
+        click_id: click_id.as_ref().map(|c| c.as_str()),
         mode: body.mode,
     });
     let now = Utc::now();
