@@ -19,7 +19,7 @@ use super::{
 use crate::{
     cache::code_terms::CodeTermsCache,
     domain::{
-        attribution::{ConversionStatus, Credit, Decision, Via},
+        attribution::{AttributionRule, ConversionStatus, Credit, Decision, Via},
         checkout::{self, RedemptionStatus, Rejection},
         click_id::ClickId,
         code::PromoCode,
@@ -163,7 +163,7 @@ fn conversion_of(row: &RedemptionRow, now: DateTime<Utc>) -> NewConversion {
                 link_id: None,
             }),
             status: ConversionStatus::Attributed,
-            rule: "redemption",
+            rule: AttributionRule::Redemption,
         },
         redemption_id: Some(row.id),
     }

@@ -98,6 +98,36 @@ impl ConversionStatus {
     }
 }
 
+/// Which rule decided (the `rule` column of the table above), in words a manager can
+/// check: a conversion's `rule`, stored as its wire name. `redemption` is a committed
+/// redemption's own conversion, credited via its code (written by `redeem_codes` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum AttributionRule {
+    CodeOverClick,
+    ClickOverCode,
+    Code,
+    LastClickInWindow,
+    ClickOutsideWindow,
+    NoCodeOrClick,
+    Redemption,
+}
+
+impl AttributionRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributionRule::CodeOverClick => "code_over_click",
+            AttributionRule::ClickOverCode => "click_over_code",
+            AttributionRule::Code => "code",
+            AttributionRule::LastClickInWindow => "last_click_in_window",
+            AttributionRule::ClickOutsideWindow => "click_outside_window",
+            AttributionRule::NoCodeOrClick => "no_code_or_click",
+            AttributionRule::Redemption => "redemption",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Credit {
     pub campaign_id: i64,
@@ -111,7 +141,7 @@ pub struct Credit {
 pub struct Decision {
     pub credit: Option<Credit>,
     pub status: ConversionStatus,
-    pub rule: &'static str,
+    pub rule: AttributionRule,
 }
 
 impl ClickOwner {
@@ -146,20 +176,20 @@ pub fn decide(
     let qualifying_click = click.filter(|c| c.in_window(occurred_at));
     match (code, qualifying_click) {
         (Some(code), Some(click)) => match code.priority {
-            Priority::Code => attributed(by_code(code), "code_over_click"),
-            Priority::Click => attributed(by_click(click), "click_over_code"),
+            Priority::Code => attributed(by_code(code), AttributionRule::CodeOverClick),
+            Priority::Click => attributed(by_click(click), AttributionRule::ClickOverCode),
         },
-        (Some(code), None) => attributed(by_code(code), "code"),
-        (None, Some(click)) => attributed(by_click(click), "last_click_in_window"),
+        (Some(code), None) => attributed(by_code(code), AttributionRule::Code),
+        (None, Some(click)) => attributed(by_click(click), AttributionRule::LastClickInWindow),
         (None, None) if click.is_some() => Decision {
             credit: None,
             status: ConversionStatus::Unqualified,
-            rule: "click_outside_window",
+            rule: AttributionRule::ClickOutsideWindow,
         },
         (None, None) => Decision {
             credit: None,
             status: ConversionStatus::Unattributed,
-            rule: "no_code_or_click",
+            rule: AttributionRule::NoCodeOrClick,
         },
     }
 }
@@ -194,27 +224,30 @@ mod tests {
 
         let d = decide(Some(code(Priority::Code)), Some(fresh), now);
         assert_eq!(
-            (d.credit.unwrap().influencer_id, d.rule),
+            (d.credit.unwrap().influencer_id, d.rule.as_str()),
             (10, "code_over_click")
         );
         let d = decide(Some(code(Priority::Click)), Some(fresh), now);
         assert_eq!(
-            (d.credit.unwrap().influencer_id, d.rule),
+            (d.credit.unwrap().influencer_id, d.rule.as_str()),
             (20, "click_over_code")
         );
         assert_eq!(d.credit.unwrap().link_id, Some(7));
         let d = decide(Some(code(Priority::Click)), Some(stale), now);
-        assert_eq!((d.credit.unwrap().via, d.rule), (Via::Code, "code"));
+        assert_eq!(
+            (d.credit.unwrap().via, d.rule.as_str()),
+            (Via::Code, "code")
+        );
         let d = decide(None, Some(fresh), now);
         assert_eq!(
-            (d.status.as_str(), d.rule),
+            (d.status.as_str(), d.rule.as_str()),
             ("attributed", "last_click_in_window")
         );
         let d = decide(None, Some(stale), now);
         assert_eq!((d.status.as_str(), d.credit), ("unqualified", None));
         let d = decide(None, None, now);
         assert_eq!(
-            (d.status.as_str(), d.rule),
+            (d.status.as_str(), d.rule.as_str()),
             ("unattributed", "no_code_or_click")
         );
     }

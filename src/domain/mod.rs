@@ -82,7 +82,7 @@ mod stored_names {
     use serde::Serialize;
 
     use super::{
-        attribution::{ConversionStatus, Priority, Via},
+        attribution::{AttributionRule, ConversionStatus, Priority, Via},
         campaign::{CampaignStatus, Goal},
         checkout::RedemptionStatus,
         cost::CostKind,
@@ -117,6 +117,18 @@ mod stored_names {
             CampaignStatus::as_str,
         );
         same(&[Priority::Code, Priority::Click], Priority::as_str);
+        same(
+            &[
+                AttributionRule::CodeOverClick,
+                AttributionRule::ClickOverCode,
+                AttributionRule::Code,
+                AttributionRule::LastClickInWindow,
+                AttributionRule::ClickOutsideWindow,
+                AttributionRule::NoCodeOrClick,
+                AttributionRule::Redemption,
+            ],
+            AttributionRule::as_str,
+        );
         same(&[Via::Code, Via::Click], Via::as_str);
         same(
             &[

@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::StorageError;
 use crate::{
     domain::{
-        attribution::{ConversionStatus, Decision, Via},
+        attribution::{AttributionRule, ConversionStatus, Decision, Via},
         click_id::ClickId,
         code::PromoCode,
         conversion::{ConversionEvent, Credited},
@@ -61,7 +61,7 @@ pub struct ConversionRow {
     #[serde(serialize_with = "opt_id_string")]
     pub link_id: Option<i64>,
     pub via: Option<Via>,
-    pub rule: String,
+    pub rule: AttributionRule,
     pub code: Option<PromoCode>,
     pub click_id: Option<ClickId>,
     pub customer_ref: Option<String>,
