@@ -205,7 +205,7 @@ pub fn reattributed(moved: &Moved) -> Event {
         discount_minor: moved.discount_minor,
         currency: moved.currency.code().to_owned(),
         occurred_at: moved.occurred_at,
-        code: moved.code.clone(),
+        code: moved.code.as_ref().map(|c| c.as_str().to_owned()),
         voids: false,
         click_id: moved.click_id.as_ref().map(|c| c.as_str().to_owned()),
         moved_from: moved.from.clone(),

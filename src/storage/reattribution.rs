@@ -18,6 +18,7 @@ use super::{outbox, StorageError};
 use crate::domain::{
     attribution::{self, ClickOwner, CodeOwner, ConversionStatus, Credit, Priority, Via},
     click_id::ClickId,
+    code::PromoCode,
     conversion::{fully_refunded, ConversionState, Credited},
     money::Currency,
 };
@@ -33,7 +34,7 @@ pub struct Moved {
     pub discount_minor: i64,
     pub currency: Currency,
     pub occurred_at: DateTime<Utc>,
-    pub code: Option<String>,
+    pub code: Option<PromoCode>,
     pub click_id: Option<ClickId>,
     pub from: Option<Credited>,
     pub to: Option<Credited>,
@@ -70,7 +71,7 @@ struct Fact {
     influencer_id: Option<i64>,
     link_id: Option<i64>,
     via: Option<Via>,
-    code: Option<String>,
+    code: Option<PromoCode>,
     click_id: Option<ClickId>,
     occurred_at: DateTime<Utc>,
 }
@@ -167,10 +168,10 @@ async fn decide_batch(
     .fetch_all(&mut *tx)
     .await?;
 
-    let codes: Vec<String> = facts.iter().filter_map(|f| f.code.clone()).collect();
-    let code_terms: HashMap<String, CodeTerms> = sqlx::query_as::<
+    let codes: Vec<&PromoCode> = facts.iter().filter_map(|f| f.code.as_ref()).collect();
+    let code_terms: HashMap<PromoCode, CodeTerms> = sqlx::query_as::<
         _,
-        (String, i64, i64, Priority, Currency),
+        (PromoCode, i64, i64, Priority, Currency),
     >(
         "SELECT p.code, p.campaign_id, p.influencer_id, c.attribution_priority, c.currency::text
          FROM promo_codes p JOIN campaigns c ON c.id = p.campaign_id WHERE p.code = ANY($1)",
@@ -220,7 +221,7 @@ async fn decide_batch(
     let mut outcome = Outcome::default();
     for fact in &facts {
         outcome.examined += 1;
-        let code = fact.code.as_deref().and_then(|c| code_terms.get(c));
+        let code = fact.code.as_ref().and_then(|c| code_terms.get(c));
         let click = clicks.get(&fact.id).and_then(|&(link_id, clicked_at)| {
             link_terms.get(&link_id).map(|terms| {
                 let owner = ClickOwner {
