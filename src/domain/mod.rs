@@ -1,5 +1,7 @@
 //! Pure domain types and rules: no I/O. A value of one of these types has passed its
-//! `parse`, so code past the HTTP boundary never re-checks it.
+//! `parse`, or was read back from a column through the check of its stored shape (see
+//! `stored`; the closed sets derive their `sqlx` encoding), so code past the HTTP boundary
+//! never re-checks it and storage takes and returns these types, not strings.
 
 pub mod attribution;
 pub mod campaign;

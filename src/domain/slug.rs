@@ -80,6 +80,19 @@ fn parse_slug_like(
     Ok(value)
 }
 
+/// Whether a stored value has the shape `parse_slug_like` gives: already trimmed and
+/// lower-case, 1 to [`MAX_LEN`] characters, starting with a letter or digit.
+fn slug_shaped(raw: &str, extra_char: Option<char>) -> bool {
+    raw.len() <= MAX_LEN
+        && raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && raw
+            .chars()
+            .all(|c| is_slug_char(c) || Some(c) == extra_char)
+}
+
 /// The path of a short link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkSlug(String);
@@ -103,12 +116,7 @@ impl LinkSlug {
     /// reserved words: a word reserved after a link took it must not make that link
     /// unreadable (its path is shadowed by the route, and the link can still be renamed).
     fn stored(raw: &str) -> Option<Self> {
-        let first_ok = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-        (raw.len() <= MAX_LEN && first_ok && raw.chars().all(is_slug_char))
-            .then(|| LinkSlug(raw.to_owned()))
+        slug_shaped(raw, None).then(|| LinkSlug(raw.to_owned()))
     }
 
     pub fn generate() -> Self {
@@ -127,7 +135,14 @@ impl LinkSlug {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignSlug(String);
 
+stored_as_text!(CampaignSlug, CampaignSlug::stored);
+
 impl CampaignSlug {
+    /// A slug as `campaigns.slug` holds it: its shape only (the column's CHECK).
+    fn stored(raw: &str) -> Option<Self> {
+        slug_shaped(raw, None).then(|| CampaignSlug(raw.to_owned()))
+    }
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         parse_slug_like("slug", "invalid_slug", raw, None).map(CampaignSlug)
     }
@@ -141,7 +156,14 @@ impl CampaignSlug {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handle(String);
 
+stored_as_text!(Handle, Handle::stored);
+
 impl Handle {
+    /// A handle as `influencers.handle` holds it: its shape only (the column's CHECK).
+    fn stored(raw: &str) -> Option<Self> {
+        slug_shaped(raw, Some('.')).then(|| Handle(raw.to_owned()))
+    }
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let trimmed = raw.trim();
         let without_at = trimmed.strip_prefix('@').unwrap_or(trimmed);
@@ -192,7 +214,13 @@ mod tests {
         assert_eq!(LinkSlug::stored("emma-20").unwrap().as_str(), "emma-20");
         for raw in ["", "Emma", " emma", "-emma", "a.b", &"x".repeat(65)] {
             assert!(LinkSlug::stored(raw).is_none(), "{raw:?}");
+            assert!(CampaignSlug::stored(raw).is_none(), "{raw:?}");
         }
+        assert_eq!(
+            Handle::stored("emma.styles").unwrap().as_str(),
+            "emma.styles"
+        );
+        assert!(Handle::stored("@emma").is_none());
     }
 
     #[test]

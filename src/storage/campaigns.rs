@@ -10,6 +10,7 @@ use crate::{
         attribution::Priority,
         campaign::{CampaignStatus, Goal},
         money::Currency,
+        slug::CampaignSlug,
     },
     ids::id_string,
 };
@@ -21,7 +22,7 @@ pub struct Campaign {
     #[serde(serialize_with = "id_string")]
     pub id: i64,
     pub name: String,
-    pub slug: String,
+    pub slug: CampaignSlug,
     pub currency: Currency,
     pub starts_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
@@ -42,7 +43,7 @@ pub struct Campaign {
 #[derive(Debug, Clone)]
 pub struct CampaignFields {
     pub name: String,
-    pub slug: String,
+    pub slug: CampaignSlug,
     pub currency: Currency,
     pub starts_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,

@@ -5,7 +5,10 @@ use serde::Serialize;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use super::{PageRequest, RowLock, StorageError};
-use crate::{domain::enrollment::FlatFeeBasis, ids::id_string};
+use crate::{
+    domain::{enrollment::FlatFeeBasis, slug::Handle},
+    ids::id_string,
+};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Enrollment {
@@ -154,7 +157,7 @@ pub async fn list(
 pub async fn enrolled_handles(
     db: &PgPool,
     campaign_id: i64,
-) -> Result<Vec<(i64, String)>, StorageError> {
+) -> Result<Vec<(i64, Handle)>, StorageError> {
     Ok(sqlx::query_as(
         "SELECT i.id, i.handle FROM enrollments e JOIN influencers i ON i.id = e.influencer_id
          WHERE e.campaign_id = $1 ORDER BY e.id",

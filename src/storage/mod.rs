@@ -3,6 +3,10 @@
 //! Queries are checked at run time (no database needed to compile). Violations of the
 //! schema's constraints are classified here, once, so a duplicate slug is a 409 and a
 //! missing enrollment a 422 wherever they happen.
+//!
+//! Rows and inputs carry the domain's types (newtypes, enums), encoded by the domain: a
+//! stored value that does not decode into its type fails the read
+//! ([`StorageError::undecodable`]), never becomes a default.
 
 pub mod api_keys;
 pub mod campaigns;

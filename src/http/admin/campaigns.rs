@@ -102,7 +102,7 @@ impl CreateCampaign {
         time::check_order(Some(starts_at), ends_at)?;
         Ok(CampaignFields {
             name: text::bounded("name", &self.name, 200)?,
-            slug: CampaignSlug::parse(&self.slug)?.as_str().to_owned(),
+            slug: CampaignSlug::parse(&self.slug)?,
             currency: money::Currency::parse("currency", &self.currency)?,
             starts_at,
             ends_at,
@@ -130,7 +130,7 @@ impl PatchCampaign {
             f.name = text::bounded("name", &name, 200)?;
         }
         if let Some(slug) = self.slug {
-            f.slug = CampaignSlug::parse(&slug)?.as_str().to_owned();
+            f.slug = CampaignSlug::parse(&slug)?;
         }
         if let Some(raw) = self.starts_at {
             f.starts_at = time::parse("starts_at", &raw)?;

@@ -300,7 +300,12 @@ pub async fn create(
         Some(slug) => (slug, SlugChoice::Custom),
         None => (LinkSlug::generate(), SlugChoice::Generated),
     };
-    let settings = body.validate(&state.settings, slug, &influencer.handle, &campaign.slug)?;
+    let settings = body.validate(
+        &state.settings,
+        slug,
+        influencer.handle.as_str(),
+        campaign.slug.as_str(),
+    )?;
     let mut conn = storage::acquire(&state.db).await?;
     let link = insert_with_slug(&mut conn, campaign.id, influencer.id, settings, choice).await?;
     announce(&state, &[link.slug.as_str()]).await;
@@ -419,8 +424,8 @@ pub async fn generate(
         let settings = body.validate(
             &state.settings,
             LinkSlug::generate(),
-            handle,
-            &campaign.slug,
+            handle.as_str(),
+            campaign.slug.as_str(),
         )?;
         prepared.push((*influencer_id, settings));
     }
