@@ -21,10 +21,21 @@ const BASE62: [char; 62] = [
 pub const MIN_SECRET_LEN: usize = 32;
 const MAX_SECRET_LEN: usize = 200;
 
+/// What a key may do. Stored as its wire name in `api_keys.scope`; a stored value that is
+/// none of them does not decode.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+    sqlx::Type,
 )]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Scope {
     Admin,
     Checkout,
@@ -37,15 +48,6 @@ impl Scope {
             Scope::Admin => "admin",
             Scope::Checkout => "checkout",
             Scope::Analyst => "analyst",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Scope> {
-        match raw {
-            "admin" => Some(Scope::Admin),
-            "checkout" => Some(Scope::Checkout),
-            "analyst" => Some(Scope::Analyst),
-            _ => None,
         }
     }
 }

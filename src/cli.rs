@@ -134,7 +134,9 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             let row = storage::api_keys::insert(&db, &name, scope, &secret).await?;
             eprintln!(
                 "created API key {} ({:?}, scope {}); the secret below is not shown again:",
-                row.id, row.name, row.scope
+                row.id,
+                row.name,
+                row.scope.as_str()
             );
             println!("{}", secret.secret);
         }

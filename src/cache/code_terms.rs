@@ -14,6 +14,7 @@ use sqlx::PgPool;
 
 use super::guarded::GuardedCache;
 use crate::{
+    domain::code::PromoCode,
     pipeline::changes::Forgetful,
     storage::{
         redemptions::{code_for_cart, CodeForCart},
@@ -38,8 +39,8 @@ impl CodeTermsCache {
     }
 
     /// The code with its campaign's currency, if it exists.
-    pub async fn get(&self, code: &str) -> Result<Option<Arc<CodeForCart>>, StorageError> {
-        if let Some(found) = self.entries.get(code) {
+    pub async fn get(&self, code: &PromoCode) -> Result<Option<Arc<CodeForCart>>, StorageError> {
+        if let Some(found) = self.entries.get(code.as_str()) {
             return Ok(Some(found));
         }
         let ticket = self.entries.ticket();
@@ -47,7 +48,7 @@ impl CodeTermsCache {
             return Ok(None);
         };
         let found = Arc::new(found);
-        self.entries.store(code, found.clone(), ticket);
+        self.entries.store(code.as_str(), found.clone(), ticket);
         Ok(Some(found))
     }
 }

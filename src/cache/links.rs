@@ -35,7 +35,7 @@ use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
 use crate::{
-    domain::destination::Prepared,
+    domain::{destination::Prepared, slug::LinkSlug},
     pipeline::changes::Forgetful,
     storage::{
         links::{self, Link},
@@ -52,8 +52,8 @@ const SHARDS: usize = 64;
 #[derive(Debug)]
 pub struct CachedLink {
     pub link: Link,
-    pub destination: Option<Prepared>,
-    pub rule_destinations: Vec<Option<Prepared>>,
+    pub destination: Prepared,
+    pub rule_destinations: Vec<Prepared>,
 }
 
 impl CachedLink {
@@ -112,11 +112,11 @@ impl LinkCache {
         }
     }
 
-    /// The link with this (normalised) slug, from memory when possible.
-    pub async fn get(&self, slug: &str) -> Result<Entry, Arc<StorageError>> {
+    /// The link with this slug, from memory when possible.
+    pub async fn get(&self, slug: &LinkSlug) -> Result<Entry, Arc<StorageError>> {
         let (entry, freshness) = self
             .slots
-            .get_or_load(slug, || async {
+            .get_or_load(slug.as_str(), || async {
                 let link = links::find_by_slug(&self.db, slug).await?;
                 Ok(link.map(|l| Arc::new(CachedLink::new(l, &self.click_param))))
             })
@@ -124,7 +124,11 @@ impl LinkCache {
         if let Freshness::Stale(failed) = freshness {
             self.stale_serves.inc();
             if let Some(error) = failed {
-                tracing::warn!(%error, slug, "link reload failed; serving the cached copy");
+                tracing::warn!(
+                    %error,
+                    slug = slug.as_str(),
+                    "link reload failed; serving the cached copy"
+                );
             }
         }
         Ok(entry)

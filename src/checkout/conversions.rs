@@ -59,10 +59,10 @@ pub async fn report(db: &PgPool, reported: Reported) -> Result<Recorded, RecordE
         order_id: reported.order_id,
         kind: reported.kind,
         amount_minor: reported.amount_minor,
-        currency: reported.currency.code().to_owned(),
+        currency: reported.currency,
         discount_minor: 0,
-        code: reported.code.map(|c| c.as_str().to_owned()),
-        click_id: reported.click.map(|c| c.as_str().to_owned()),
+        code: reported.code,
+        click_id: reported.click,
         customer_ref: reported.customer_ref,
         occurred_at: reported.occurred_at,
         decision,
@@ -75,21 +75,21 @@ pub async fn report(db: &PgPool, reported: Reported) -> Result<Recorded, RecordE
 /// the campaign's rules, and the decision between them. A credit in another currency than
 /// the conversion's is refused.
 async fn credit_for(db: &PgPool, reported: &Reported) -> Result<Decision, RecordError> {
-    let mut code_owner: Option<(CodeOwner, String)> = None;
+    let mut code_owner: Option<(CodeOwner, Currency)> = None;
     if let Some(code) = &reported.code {
-        if let Some(found) = redemptions::code_for_cart(db, code.as_str()).await? {
+        if let Some(found) = redemptions::code_for_cart(db, code).await? {
             let campaign = campaigns::get(db, found.campaign_id).await?;
             let owner = CodeOwner {
                 campaign_id: found.campaign_id,
                 influencer_id: found.influencer_id,
-                priority: campaign
-                    .map(|c| Priority::parse(&c.attribution_priority))
-                    .unwrap_or(Priority::Code),
+                // A code's campaign exists (a foreign key, and campaigns are never
+                // deleted); only the priority it stores is read here.
+                priority: campaign.map_or(Priority::Code, |c| c.attribution_priority),
             };
             code_owner = Some((owner, found.currency));
         }
     }
-    let mut click_owner: Option<(ClickOwner, String)> = None;
+    let mut click_owner: Option<(ClickOwner, Currency)> = None;
     if let Some(click) = &reported.click {
         if let Some(link) = links::get(db, click.link_id).await? {
             if let Some(campaign) = campaigns::get(db, link.campaign_id).await? {
@@ -110,11 +110,11 @@ async fn credit_for(db: &PgPool, reported: &Reported) -> Result<Decision, Record
         reported.occurred_at,
     );
     let credited_currency = match decision.credit.map(|c| c.via) {
-        Some(Via::Code) => code_owner.as_ref().map(|(_, currency)| currency),
-        Some(Via::Click) => click_owner.as_ref().map(|(_, currency)| currency),
+        Some(Via::Code) => code_owner.as_ref().map(|&(_, currency)| currency),
+        Some(Via::Click) => click_owner.as_ref().map(|&(_, currency)| currency),
         None => None,
     };
-    if credited_currency.is_some_and(|c| !c.eq_ignore_ascii_case(reported.currency.code())) {
+    if credited_currency.is_some_and(|c| c != reported.currency) {
         return Err(RecordError::CurrencyMismatch);
     }
     Ok(decision)

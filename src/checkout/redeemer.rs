@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::{
+    domain::{click_id::ClickId, code::PromoCode, money::Currency},
     pipeline::events,
     storage::{
         conversions::{self, NewConversion},
@@ -28,15 +29,15 @@ const QUEUE: usize = 16_384;
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
     pub code_id: i64,
-    pub code: String,
+    pub code: PromoCode,
     pub campaign_id: i64,
     pub influencer_id: i64,
     pub order_id: String,
     pub customer_ref: Option<String>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     pub subtotal_minor: i64,
     pub discount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub hold_until: Option<DateTime<Utc>>,
     pub request_hash: String,
     pub max_per_customer: Option<i64>,
@@ -66,7 +67,7 @@ impl Item {
             click_id: row.click_id.clone(),
             subtotal_minor: row.subtotal_minor,
             discount_minor: row.discount_minor,
-            currency: row.currency.clone(),
+            currency: row.currency,
             hold_until: row.hold_expires_at,
             request_hash: row.request_hash.clone(),
             max_per_customer,

@@ -19,8 +19,11 @@ use super::{
 use crate::{
     cache::code_terms::CodeTermsCache,
     domain::{
-        attribution::{Credit, Decision, Via},
+        attribution::{AttributionRule, ConversionStatus, Credit, Decision, Via},
         checkout::{self, RedemptionStatus, Rejection},
+        click_id::ClickId,
+        code::PromoCode,
+        money::Currency,
     },
     storage::{
         self,
@@ -33,12 +36,12 @@ use crate::{
 /// A redemption as asked for, already validated.
 #[derive(Debug, Clone)]
 pub struct NewRedemption {
-    pub code: String,
+    pub code: PromoCode,
     pub order_id: String,
     pub subtotal_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub customer_ref: Option<String>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     /// `Some(expiry)` reserves a hold; `None` commits at once.
     pub hold_until: Option<DateTime<Utc>>,
     pub request_hash: String,
@@ -72,7 +75,7 @@ pub async fn redeem(
 ) -> Result<Redeemed, RedeemError> {
     let terms = match codes.get(&new.code).await? {
         None => Err(Rejection::CodeNotFound),
-        Some(code) => checkout::evaluate(&code.terms(), now, new.subtotal_minor, &new.currency)
+        Some(code) => checkout::evaluate(&code.terms(), now, new.subtotal_minor, new.currency)
             .map(|discount| (code, discount)),
     };
     let (code, discount) = match terms {
@@ -98,7 +101,7 @@ pub async fn redeem(
         subtotal_minor: new.subtotal_minor,
         discount_kind: code.discount_kind,
         discount_minor: discount,
-        currency: code.currency.clone(),
+        currency: code.currency,
         status: if committing {
             RedemptionStatus::Committed
         } else {
@@ -146,7 +149,7 @@ fn conversion_of(row: &RedemptionRow, now: DateTime<Utc>) -> NewConversion {
         order_id: row.order_id.clone(),
         kind: "sale".to_owned(),
         amount_minor: row.subtotal_minor - row.discount_minor,
-        currency: row.currency.clone(),
+        currency: row.currency,
         discount_minor: row.discount_minor,
         code: Some(row.code.clone()),
         click_id: row.click_id.clone(),
@@ -159,8 +162,8 @@ fn conversion_of(row: &RedemptionRow, now: DateTime<Utc>) -> NewConversion {
                 via: Via::Code,
                 link_id: None,
             }),
-            status: "attributed",
-            rule: "redemption",
+            status: ConversionStatus::Attributed,
+            rule: AttributionRule::Redemption,
         },
         redemption_id: Some(row.id),
     }

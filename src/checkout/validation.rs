@@ -8,7 +8,9 @@ use sqlx::PgPool;
 use crate::{
     domain::{
         checkout::{self, Rejection},
+        code::PromoCode,
         discount::DiscountKind,
+        money::Currency,
     },
     storage::{redemptions, StorageError},
 };
@@ -17,9 +19,9 @@ use crate::{
 #[derive(Debug)]
 pub struct Cart<'a> {
     /// As the customer typed it; `None` when it cannot be a code at all.
-    pub code: Option<&'a str>,
+    pub code: Option<&'a PromoCode>,
     pub subtotal_minor: i64,
-    pub currency: &'a str,
+    pub currency: Currency,
     pub customer_ref: Option<&'a str>,
 }
 

@@ -13,22 +13,27 @@
 //! a shop clock slightly behind ours) and no longer ago than the window.
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
 /// How far a click may lie after the conversion's reported time and still count.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which wins when a conversion has both a code and a click in the window: a campaign's
+/// `attribution_priority`. Stored as its wire name; a stored value that is neither does not
+/// decode (it used to be read as `code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Priority {
     Code,
     Click,
 }
 
 impl Priority {
-    pub fn parse(raw: &str) -> Priority {
-        if raw == "click" {
-            Priority::Click
-        } else {
-            Priority::Code
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Code => "code",
+            Priority::Click => "click",
         }
     }
 }
@@ -51,7 +56,10 @@ pub struct ClickOwner {
     pub window_days: i32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a credited conversion was attributed: a conversion's `via`, stored as its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Via {
     Code,
     Click,
@@ -62,6 +70,60 @@ impl Via {
         match self {
             Via::Code => "code",
             Via::Click => "click",
+        }
+    }
+}
+
+/// Whether a conversion was credited, and if not why: a conversion's `status`, stored as
+/// its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ConversionStatus {
+    /// Credited to an influencer (`Decision::credit` is set).
+    Attributed,
+    /// No code and no click.
+    Unattributed,
+    /// A click, but outside the window.
+    Unqualified,
+}
+
+impl ConversionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversionStatus::Attributed => "attributed",
+            ConversionStatus::Unattributed => "unattributed",
+            ConversionStatus::Unqualified => "unqualified",
+        }
+    }
+}
+
+/// Which rule decided (the `rule` column of the table above), in words a manager can
+/// check: a conversion's `rule`, stored as its wire name. `redemption` is a committed
+/// redemption's own conversion, credited via its code (written by `redeem_codes` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum AttributionRule {
+    CodeOverClick,
+    ClickOverCode,
+    Code,
+    LastClickInWindow,
+    ClickOutsideWindow,
+    NoCodeOrClick,
+    Redemption,
+}
+
+impl AttributionRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributionRule::CodeOverClick => "code_over_click",
+            AttributionRule::ClickOverCode => "click_over_code",
+            AttributionRule::Code => "code",
+            AttributionRule::LastClickInWindow => "last_click_in_window",
+            AttributionRule::ClickOutsideWindow => "click_outside_window",
+            AttributionRule::NoCodeOrClick => "no_code_or_click",
+            AttributionRule::Redemption => "redemption",
         }
     }
 }
@@ -78,9 +140,8 @@ pub struct Credit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     pub credit: Option<Credit>,
-    /// `attributed`, `unattributed` or `unqualified`.
-    pub status: &'static str,
-    pub rule: &'static str,
+    pub status: ConversionStatus,
+    pub rule: AttributionRule,
 }
 
 impl ClickOwner {
@@ -109,26 +170,26 @@ pub fn decide(
     };
     let attributed = |credit, rule| Decision {
         credit: Some(credit),
-        status: "attributed",
+        status: ConversionStatus::Attributed,
         rule,
     };
     let qualifying_click = click.filter(|c| c.in_window(occurred_at));
     match (code, qualifying_click) {
         (Some(code), Some(click)) => match code.priority {
-            Priority::Code => attributed(by_code(code), "code_over_click"),
-            Priority::Click => attributed(by_click(click), "click_over_code"),
+            Priority::Code => attributed(by_code(code), AttributionRule::CodeOverClick),
+            Priority::Click => attributed(by_click(click), AttributionRule::ClickOverCode),
         },
-        (Some(code), None) => attributed(by_code(code), "code"),
-        (None, Some(click)) => attributed(by_click(click), "last_click_in_window"),
+        (Some(code), None) => attributed(by_code(code), AttributionRule::Code),
+        (None, Some(click)) => attributed(by_click(click), AttributionRule::LastClickInWindow),
         (None, None) if click.is_some() => Decision {
             credit: None,
-            status: "unqualified",
-            rule: "click_outside_window",
+            status: ConversionStatus::Unqualified,
+            rule: AttributionRule::ClickOutsideWindow,
         },
         (None, None) => Decision {
             credit: None,
-            status: "unattributed",
-            rule: "no_code_or_click",
+            status: ConversionStatus::Unattributed,
+            rule: AttributionRule::NoCodeOrClick,
         },
     }
 }
@@ -163,23 +224,32 @@ mod tests {
 
         let d = decide(Some(code(Priority::Code)), Some(fresh), now);
         assert_eq!(
-            (d.credit.unwrap().influencer_id, d.rule),
+            (d.credit.unwrap().influencer_id, d.rule.as_str()),
             (10, "code_over_click")
         );
         let d = decide(Some(code(Priority::Click)), Some(fresh), now);
         assert_eq!(
-            (d.credit.unwrap().influencer_id, d.rule),
+            (d.credit.unwrap().influencer_id, d.rule.as_str()),
             (20, "click_over_code")
         );
         assert_eq!(d.credit.unwrap().link_id, Some(7));
         let d = decide(Some(code(Priority::Click)), Some(stale), now);
-        assert_eq!((d.credit.unwrap().via, d.rule), (Via::Code, "code"));
+        assert_eq!(
+            (d.credit.unwrap().via, d.rule.as_str()),
+            (Via::Code, "code")
+        );
         let d = decide(None, Some(fresh), now);
-        assert_eq!((d.status, d.rule), ("attributed", "last_click_in_window"));
+        assert_eq!(
+            (d.status.as_str(), d.rule.as_str()),
+            ("attributed", "last_click_in_window")
+        );
         let d = decide(None, Some(stale), now);
-        assert_eq!((d.status, d.credit), ("unqualified", None));
+        assert_eq!((d.status.as_str(), d.credit), ("unqualified", None));
         let d = decide(None, None, now);
-        assert_eq!((d.status, d.rule), ("unattributed", "no_code_or_click"));
+        assert_eq!(
+            (d.status.as_str(), d.rule.as_str()),
+            ("unattributed", "no_code_or_click")
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use serde::Serialize;
 
-use super::discount::DiscountKind;
+use super::{discount::DiscountKind, money::Currency};
 
 /// Where a redemption is in its life: a hold (`reserved`) ends committed, released or
 /// expired; a committed one can still be cancelled. Stored as its wire name.
@@ -80,7 +80,7 @@ impl Rejection {
 
 /// A code's own terms, as stored.
 #[derive(Debug, Clone)]
-pub struct Terms<'a> {
+pub struct Terms {
     pub kind: DiscountKind,
     pub value: i64,
     pub enabled: bool,
@@ -88,15 +88,15 @@ pub struct Terms<'a> {
     pub ends_at: Option<DateTime<Utc>>,
     pub min_subtotal_minor: Option<i64>,
     /// The campaign's currency.
-    pub currency: &'a str,
+    pub currency: Currency,
 }
 
 /// The discount for `subtotal`, or why the code does not apply.
 pub fn evaluate(
-    terms: &Terms<'_>,
+    terms: &Terms,
     now: DateTime<Utc>,
     subtotal_minor: i64,
-    currency: &str,
+    currency: Currency,
 ) -> Result<i64, Rejection> {
     if !terms.enabled {
         return Err(Rejection::CodeInactive);
@@ -107,7 +107,7 @@ pub fn evaluate(
     if terms.ends_at.is_some_and(|t| now >= t) {
         return Err(Rejection::Expired);
     }
-    if !terms.currency.eq_ignore_ascii_case(currency) {
+    if terms.currency != currency {
         return Err(Rejection::CurrencyMismatch);
     }
     if terms
@@ -142,7 +142,11 @@ mod tests {
     use super::*;
     use chrono::Duration;
 
-    fn terms(kind: DiscountKind, value: i64) -> Terms<'static> {
+    fn currency(code: &str) -> Currency {
+        Currency::parse("currency", code).unwrap()
+    }
+
+    fn terms(kind: DiscountKind, value: i64) -> Terms {
         Terms {
             kind,
             value,
@@ -150,7 +154,7 @@ mod tests {
             starts_at: None,
             ends_at: None,
             min_subtotal_minor: None,
-            currency: "EUR",
+            currency: currency("EUR"),
         }
     }
 
@@ -203,13 +207,13 @@ mod tests {
     fn the_first_failing_rule_is_reported() {
         let now = Utc::now();
         let t = terms(DiscountKind::Percent, 1000);
-        assert_eq!(evaluate(&t, now, 1000, "eur"), Ok(100));
+        assert_eq!(evaluate(&t, now, 1000, currency("eur")), Ok(100));
         let disabled = Terms {
             enabled: false,
             ..t.clone()
         };
         assert_eq!(
-            evaluate(&disabled, now, 1000, "EUR"),
+            evaluate(&disabled, now, 1000, currency("EUR")),
             Err(Rejection::CodeInactive)
         );
         let later = Terms {
@@ -217,16 +221,19 @@ mod tests {
             ..t.clone()
         };
         assert_eq!(
-            evaluate(&later, now, 1000, "EUR"),
+            evaluate(&later, now, 1000, currency("EUR")),
             Err(Rejection::NotStarted)
         );
         let over = Terms {
             ends_at: Some(now),
             ..t.clone()
         };
-        assert_eq!(evaluate(&over, now, 1000, "EUR"), Err(Rejection::Expired));
         assert_eq!(
-            evaluate(&t, now, 1000, "SEK"),
+            evaluate(&over, now, 1000, currency("EUR")),
+            Err(Rejection::Expired)
+        );
+        assert_eq!(
+            evaluate(&t, now, 1000, currency("SEK")),
             Err(Rejection::CurrencyMismatch)
         );
         let minimum = Terms {
@@ -234,9 +241,9 @@ mod tests {
             ..t.clone()
         };
         assert_eq!(
-            evaluate(&minimum, now, 4999, "EUR"),
+            evaluate(&minimum, now, 4999, currency("EUR")),
             Err(Rejection::MinimumNotMet)
         );
-        assert_eq!(evaluate(&minimum, now, 5000, "EUR"), Ok(500));
+        assert_eq!(evaluate(&minimum, now, 5000, currency("EUR")), Ok(500));
     }
 }

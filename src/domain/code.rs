@@ -1,6 +1,6 @@
 //! Promo codes: case-insensitive, stored and shown upper-case.
 
-use super::Invalid;
+use super::{stored::stored_as_text, Invalid};
 
 /// Unambiguous upper-case alphabet for generated codes: no `0/O`, `1/I/L`, so a code read
 /// aloud in a video or copied from a story is typed right the first time.
@@ -14,8 +14,10 @@ pub const MIN_GENERATED_LENGTH: usize = 8;
 pub const MAX_LEN: usize = 40;
 pub const MAX_PREFIX_LEN: usize = 16;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PromoCode(String);
+
+stored_as_text!(PromoCode, PromoCode::stored);
 
 fn is_code_char(c: char) -> bool {
     c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_'
@@ -44,6 +46,17 @@ impl PromoCode {
             ));
         }
         Ok(PromoCode(value))
+    }
+
+    /// A code as `promo_codes.code` holds it: already canonical, so only its shape (the
+    /// column's CHECK) is checked.
+    fn stored(raw: &str) -> Option<Self> {
+        let first_ok = raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        ((2..=MAX_LEN).contains(&raw.len()) && first_ok && raw.chars().all(is_code_char))
+            .then(|| PromoCode(raw.to_owned()))
     }
 
     /// `prefix` followed by `length` random characters of the unambiguous alphabet.
@@ -121,6 +134,14 @@ mod tests {
                 "invalid_code",
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_stored_code_must_already_be_canonical() {
+        assert_eq!(PromoCode::stored("EMMA20"), PromoCode::parse("emma20").ok());
+        for raw in ["emma20", " EMMA20", "A", "-EMMA", &"A".repeat(41)] {
+            assert_eq!(PromoCode::stored(raw), None, "{raw:?}");
         }
     }
 

@@ -1,20 +1,18 @@
 //! Building the URL a click is redirected to.
 
-use url::Url;
-
-use super::link::Utm;
+use super::{link::Utm, url::WebUrl};
 
 /// `destination` with the link's UTM parameters (replacing any the destination already
 /// had), the visitor's own query parameters when the link forwards them (never overriding
 /// the destination's), and the click id parameter last.
 pub fn build(
-    destination: &str,
+    destination: &WebUrl,
     utm: &Utm,
     forwarded: Option<&str>,
     click_param: &str,
     click_id: Option<&str>,
-) -> Option<String> {
-    let mut url = Url::parse(destination).ok()?;
+) -> String {
+    let mut url = destination.url().clone();
     let utm_pairs: Vec<(&str, &str)> = [
         ("utm_source", Some(utm.source.as_str())),
         ("utm_medium", Some(utm.medium.as_str())),
@@ -47,7 +45,7 @@ pub fn build(
         pairs.push((click_param.to_owned(), id.to_owned()));
     }
     url.query_pairs_mut().clear().extend_pairs(pairs);
-    Some(url.into())
+    url.into()
 }
 
 /// A destination with the link's UTM already merged in, split where the click id goes, so
@@ -61,16 +59,16 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn new(destination: &str, utm: &Utm, click_param: &str) -> Option<Self> {
-        let merged = build(destination, utm, None, click_param, None)?;
+    pub fn new(destination: &WebUrl, utm: &Utm, click_param: &str) -> Self {
+        let merged = build(destination, utm, None, click_param, None);
         let (before, fragment) = match merged.split_once('#') {
             Some((before, fragment)) => (before.to_owned(), format!("#{fragment}")),
             None => (merged, String::new()),
         };
-        Some(Prepared {
+        Prepared {
             before_fragment: before,
             fragment,
-        })
+        }
     }
 
     /// The location with `click_param=click_id` appended. Click ids and parameter names
@@ -107,6 +105,10 @@ impl Prepared {
 mod tests {
     use super::*;
 
+    fn web(raw: &str) -> WebUrl {
+        WebUrl::parse("destination", raw).unwrap()
+    }
+
     fn utm() -> Utm {
         Utm {
             source: "emma".into(),
@@ -120,13 +122,12 @@ mod tests {
     #[test]
     fn utm_and_click_id_are_appended_to_existing_parameters() {
         let url = build(
-            "https://shop.example.com/p?color=red#top",
+            &web("https://shop.example.com/p?color=red#top"),
             &utm(),
             None,
             "atid",
             Some("CID"),
-        )
-        .unwrap();
+        );
         assert_eq!(
             url,
             "https://shop.example.com/p?color=red&utm_source=emma&utm_medium=influencer&utm_campaign=summer&utm_content=reel+1&atid=CID#top"
@@ -141,15 +142,16 @@ mod tests {
             "https://shop.example.com/p?utm_source=old&atid=stale&x=%C3%A9",
             "http://shop.example.com:8080/a/b#frag?x",
         ] {
-            let prepared = Prepared::new(destination, &utm(), "atid").unwrap();
+            let destination = web(destination);
+            let prepared = Prepared::new(&destination, &utm(), "atid");
             assert_eq!(
                 prepared.with_click("atid", "ABC-_123"),
-                build(destination, &utm(), None, "atid", Some("ABC-_123")).unwrap(),
-                "{destination}"
+                build(&destination, &utm(), None, "atid", Some("ABC-_123")),
+                "{destination:?}"
             );
             assert_eq!(
                 prepared.without_click(),
-                build(destination, &utm(), None, "atid", None).unwrap()
+                build(&destination, &utm(), None, "atid", None)
             );
         }
     }
@@ -157,13 +159,12 @@ mod tests {
     #[test]
     fn the_links_utm_replaces_the_destinations_own() {
         let url = build(
-            "https://shop.example.com/?utm_source=old&x=1",
+            &web("https://shop.example.com/?utm_source=old&x=1"),
             &utm(),
             None,
             "atid",
             None,
-        )
-        .unwrap();
+        );
         assert!(url.contains("utm_source=emma"));
         assert!(!url.contains("old"));
         assert!(url.contains("x=1"));
@@ -172,13 +173,12 @@ mod tests {
     #[test]
     fn forwarded_parameters_never_override_and_reserved_ones_are_dropped() {
         let url = build(
-            "https://shop.example.com/?x=1",
+            &web("https://shop.example.com/?x=1"),
             &utm(),
             Some("x=2&gclid=abc&qr=1&atid=forged&utm_source=evil"),
             "atid",
             Some("CID"),
-        )
-        .unwrap();
+        );
         assert!(url.contains("x=1") && !url.contains("x=2"));
         assert!(url.contains("gclid=abc"));
         assert!(!url.contains("qr=1"));

@@ -24,15 +24,6 @@ impl DiscountKind {
             DiscountKind::FreeShipping => "free_shipping",
         }
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "percent" => Some(DiscountKind::Percent),
-            "fixed" => Some(DiscountKind::Fixed),
-            "free_shipping" => Some(DiscountKind::FreeShipping),
-            _ => None,
-        }
-    }
 }
 
 /// The value stored for `kind`; free shipping carries none (stored as 0).

@@ -84,7 +84,7 @@ pub struct Rule {
     pub device: Option<Device>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    pub destination: String,
+    pub destination: WebUrl,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,11 +114,10 @@ pub fn parse_rules(inputs: &[RuleInput]) -> Result<Vec<Rule>, Invalid> {
                 ));
             }
             let country = input.country.as_deref().map(parse_country).transpose()?;
-            let destination = WebUrl::parse("rules.destination", &input.destination)?;
             Ok(Rule {
                 device: input.device,
                 country,
-                destination: destination.as_str().to_owned(),
+                destination: WebUrl::parse("rules.destination", &input.destination)?,
             })
         })
         .collect()

@@ -1,6 +1,6 @@
 //! Money is integer minor units plus an ISO 4217 currency; rates are basis points.
 
-use super::Invalid;
+use super::{stored::stored_as_text, Invalid};
 
 /// 10^15 minor units: far above any real order or budget, far below i64 overflow when
 /// reports add many of them up.
@@ -8,6 +8,8 @@ pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Currency(iso_currency::Currency);
+
+stored_as_text!(Currency, Currency::stored);
 
 impl Currency {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, Invalid> {
@@ -23,8 +25,20 @@ impl Currency {
             })
     }
 
+    /// A currency as a `char(3)` column holds it: an upper-case ISO 4217 code. The type
+    /// holds only codes the `iso_currency` crate knows, so a code it dropped in some release
+    /// would stop decoding: an error to see when updating it, never a guessed currency.
+    fn stored(raw: &str) -> Option<Self> {
+        iso_currency::Currency::from_code(raw).map(Currency)
+    }
+
     pub fn code(&self) -> &'static str {
         self.0.code()
+    }
+
+    /// The code, as stored and sent.
+    pub fn as_str(&self) -> &'static str {
+        self.code()
     }
 }
 

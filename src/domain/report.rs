@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, ops::AddAssign};
 
 use serde::Serialize;
 
-use super::kpi::Kpi;
+use super::{campaign::Goal, kpi::Kpi};
 
 /// Numerators and denominators of one influencer, or of a whole campaign.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -264,12 +264,12 @@ pub fn progress(kpi: Kpi, value: Option<f64>, target: f64) -> Option<f64> {
 }
 
 /// The KPI a campaign goal is measured by.
-pub fn goal_metric(goal: &str) -> Kpi {
+pub fn goal_metric(goal: Goal) -> Kpi {
     match goal {
-        "awareness" => Kpi::Impressions,
-        "traffic" => Kpi::Clicks,
-        "revenue" => Kpi::RevenueMinor,
-        _ => Kpi::Conversions,
+        Goal::Awareness => Kpi::Impressions,
+        Goal::Traffic => Kpi::Clicks,
+        Goal::Conversions => Kpi::Conversions,
+        Goal::Revenue => Kpi::RevenueMinor,
     }
 }
 

@@ -3,7 +3,7 @@
 //! All three are case-insensitive and stored lower-case: `go.brand.com/Emma` and
 //! `go.brand.com/emma` are one link, as a visitor typing it from a video would expect.
 
-use super::Invalid;
+use super::{stored::stored_as_text, Invalid};
 
 /// Unambiguous lower-case alphabet for generated slugs: no `0/o`, `1/l/i`.
 pub const GENERATED_SLUG_ALPHABET: [char; 31] = [
@@ -80,9 +80,24 @@ fn parse_slug_like(
     Ok(value)
 }
 
+/// Whether a stored value has the shape `parse_slug_like` gives: already trimmed and
+/// lower-case, 1 to [`MAX_LEN`] characters, starting with a letter or digit.
+fn slug_shaped(raw: &str, extra_char: Option<char>) -> bool {
+    raw.len() <= MAX_LEN
+        && raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && raw
+            .chars()
+            .all(|c| is_slug_char(c) || Some(c) == extra_char)
+}
+
 /// The path of a short link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkSlug(String);
+
+stored_as_text!(LinkSlug, LinkSlug::stored);
 
 impl LinkSlug {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
@@ -95,6 +110,13 @@ impl LinkSlug {
             ));
         }
         Ok(LinkSlug(value))
+    }
+
+    /// A slug as `links.slug` holds it: its shape only (the column's CHECK). Not the
+    /// reserved words: a word reserved after a link took it must not make that link
+    /// unreadable (its path is shadowed by the route, and the link can still be renamed).
+    fn stored(raw: &str) -> Option<Self> {
+        slug_shaped(raw, None).then(|| LinkSlug(raw.to_owned()))
     }
 
     pub fn generate() -> Self {
@@ -113,7 +135,14 @@ impl LinkSlug {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignSlug(String);
 
+stored_as_text!(CampaignSlug, CampaignSlug::stored);
+
 impl CampaignSlug {
+    /// A slug as `campaigns.slug` holds it: its shape only (the column's CHECK).
+    fn stored(raw: &str) -> Option<Self> {
+        slug_shaped(raw, None).then(|| CampaignSlug(raw.to_owned()))
+    }
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         parse_slug_like("slug", "invalid_slug", raw, None).map(CampaignSlug)
     }
@@ -127,7 +156,14 @@ impl CampaignSlug {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handle(String);
 
+stored_as_text!(Handle, Handle::stored);
+
 impl Handle {
+    /// A handle as `influencers.handle` holds it: its shape only (the column's CHECK).
+    fn stored(raw: &str) -> Option<Self> {
+        slug_shaped(raw, Some('.')).then(|| Handle(raw.to_owned()))
+    }
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let trimmed = raw.trim();
         let without_at = trimmed.strip_prefix('@').unwrap_or(trimmed);
@@ -170,6 +206,21 @@ mod tests {
             let err = LinkSlug::parse(word).unwrap_err();
             assert_eq!(err.code, "slug_reserved", "{word}");
         }
+    }
+
+    #[test]
+    fn a_stored_slug_is_read_by_its_shape_even_if_reserved_since() {
+        assert_eq!(LinkSlug::stored("admin").unwrap().as_str(), "admin");
+        assert_eq!(LinkSlug::stored("emma-20").unwrap().as_str(), "emma-20");
+        for raw in ["", "Emma", " emma", "-emma", "a.b", &"x".repeat(65)] {
+            assert!(LinkSlug::stored(raw).is_none(), "{raw:?}");
+            assert!(CampaignSlug::stored(raw).is_none(), "{raw:?}");
+        }
+        assert_eq!(
+            Handle::stored("emma.styles").unwrap().as_str(),
+            "emma.styles"
+        );
+        assert!(Handle::stored("@emma").is_none());
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! Destination and fallback URLs of links: the guard against open redirects.
 
-use super::Invalid;
+use super::{
+    stored::{stored_as_text, stored_in_documents},
+    Invalid,
+};
 
 pub const MAX_URL_LEN: usize = 2048;
 
 /// An absolute `http(s)` URL without credentials, safe to put in a `Location` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebUrl(url::Url);
+
+stored_as_text!(WebUrl, WebUrl::stored);
+stored_in_documents!(WebUrl, WebUrl::stored);
 
 impl WebUrl {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, Invalid> {
@@ -54,8 +60,22 @@ impl WebUrl {
         Ok(WebUrl(url))
     }
 
+    /// A URL as a column holds it, written from [`WebUrl::parse`]: still an absolute
+    /// `http(s)` URL with a host (what makes it safe to redirect to), whatever rule of
+    /// `parse` came after it was stored.
+    fn stored(raw: &str) -> Option<Self> {
+        let url = url::Url::parse(raw).ok()?;
+        (matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()))
+            .then_some(WebUrl(url))
+    }
+
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+
+    /// The parsed URL, for building a location from it without parsing it again.
+    pub(super) fn url(&self) -> &url::Url {
+        &self.0
     }
 
     pub fn host(&self) -> Option<&str> {
@@ -147,6 +167,15 @@ mod tests {
             "https://a.com/x\ny",
         ] {
             assert!(WebUrl::parse("destination", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_stored_url_must_still_be_a_web_url() {
+        let url = WebUrl::parse("destination", "https://shop.example.com/p?x=1").unwrap();
+        assert_eq!(WebUrl::stored(url.as_str()), Some(url));
+        for raw in ["https://", "javascript:alert(1)", "/relative", ""] {
+            assert_eq!(WebUrl::stored(raw), None, "{raw:?}");
         }
     }
 

@@ -12,7 +12,7 @@ use crate::auth::{NewSecret, Scope};
 pub struct ApiKeyRow {
     pub id: i64,
     pub name: String,
-    pub scope: String,
+    pub scope: Scope,
     pub prefix: String,
     pub secret_hash: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -33,7 +33,7 @@ pub async fn insert(
          RETURNING {COLUMNS}"
     ))
     .bind(name)
-    .bind(scope.as_str())
+    .bind(scope)
     .bind(&secret.prefix)
     .bind(&secret.hash[..])
     .fetch_one(db)

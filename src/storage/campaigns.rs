@@ -7,7 +7,15 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{PageRequest, RowLock, StorageError};
-use crate::ids::id_string;
+use crate::{
+    domain::{
+        attribution::Priority,
+        campaign::{CampaignStatus, Goal},
+        money::Currency,
+        slug::CampaignSlug,
+    },
+    ids::id_string,
+};
 
 /// A campaign as stored and as sent: `status` is derived from the dates unless a manager
 /// set it explicitly (`status_override`).
@@ -16,19 +24,19 @@ pub struct Campaign {
     #[serde(serialize_with = "id_string")]
     pub id: i64,
     pub name: String,
-    pub slug: String,
-    pub currency: String,
+    pub slug: CampaignSlug,
+    pub currency: Currency,
     pub starts_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     pub budget_minor: Option<i64>,
-    pub goal: String,
+    pub goal: Goal,
     pub goal_target: Option<f64>,
     pub attribution_window_days: i32,
     pub margin_bps: Option<i32>,
-    pub attribution_priority: String,
-    pub status: String,
+    pub attribution_priority: Priority,
+    pub status: CampaignStatus,
     #[serde(skip)]
-    pub status_override: Option<String>,
+    pub status_override: Option<CampaignStatus>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -37,17 +45,17 @@ pub struct Campaign {
 #[derive(Debug, Clone)]
 pub struct CampaignFields {
     pub name: String,
-    pub slug: String,
-    pub currency: String,
+    pub slug: CampaignSlug,
+    pub currency: Currency,
     pub starts_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     pub budget_minor: Option<i64>,
-    pub goal: String,
+    pub goal: Goal,
     pub goal_target: Option<f64>,
     pub attribution_window_days: i32,
     pub margin_bps: Option<i32>,
-    pub attribution_priority: String,
-    pub status_override: Option<String>,
+    pub attribution_priority: Priority,
+    pub status_override: Option<CampaignStatus>,
 }
 
 impl From<Campaign> for CampaignFields {
@@ -86,16 +94,16 @@ pub async fn insert(db: &PgPool, f: &CampaignFields) -> Result<Campaign, Storage
     )
     .bind(&f.name)
     .bind(&f.slug)
-    .bind(&f.currency)
+    .bind(f.currency)
     .bind(f.starts_at)
     .bind(f.ends_at)
     .bind(f.budget_minor)
-    .bind(&f.goal)
+    .bind(f.goal)
     .bind(f.goal_target)
     .bind(f.attribution_window_days)
     .bind(f.margin_bps)
-    .bind(&f.attribution_priority)
-    .bind(&f.status_override)
+    .bind(f.attribution_priority)
+    .bind(f.status_override)
     .fetch_one(db)
     .await?;
     get(db, id)
@@ -142,12 +150,12 @@ pub async fn update(
     .bind(f.starts_at)
     .bind(f.ends_at)
     .bind(f.budget_minor)
-    .bind(&f.goal)
+    .bind(f.goal)
     .bind(f.goal_target)
     .bind(f.attribution_window_days)
     .bind(f.margin_bps)
-    .bind(&f.attribution_priority)
-    .bind(&f.status_override)
+    .bind(f.attribution_priority)
+    .bind(f.status_override)
     .fetch_one(&mut **tx)
     .await?)
 }

@@ -9,18 +9,21 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{PageRequest, ParentFilter, RowLock, StorageError};
-use crate::ids::id_string;
+use crate::{
+    domain::{code::PromoCode, discount::DiscountKind},
+    ids::id_string,
+};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PromoCodeRow {
     #[serde(serialize_with = "id_string")]
     pub id: i64,
-    pub code: String,
+    pub code: PromoCode,
     #[serde(serialize_with = "id_string")]
     pub campaign_id: i64,
     #[serde(serialize_with = "id_string")]
     pub influencer_id: i64,
-    pub discount_kind: String,
+    pub discount_kind: DiscountKind,
     pub discount_value: i64,
     pub max_redemptions: Option<i64>,
     pub max_per_customer: Option<i64>,
@@ -36,7 +39,7 @@ pub struct PromoCodeRow {
 /// The terms of a code, shared by every code of a bulk generation.
 #[derive(Debug, Clone)]
 pub struct CodeTerms {
-    pub discount_kind: String,
+    pub discount_kind: DiscountKind,
     pub discount_value: i64,
     pub max_redemptions: Option<i64>,
     pub max_per_customer: Option<i64>,
@@ -69,11 +72,11 @@ const COLUMNS: &str = "id, code, campaign_id, influencer_id, discount_kind, disc
 /// generation can retry just those.
 pub async fn insert_many(
     tx: &mut Transaction<'_, Postgres>,
-    codes: &[String],
+    codes: &[PromoCode],
     campaign_id: i64,
     influencer_id: i64,
     t: &CodeTerms,
-) -> Result<Vec<String>, StorageError> {
+) -> Result<Vec<PromoCode>, StorageError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO promo_codes (code, campaign_id, influencer_id, discount_kind, discount_value,
             max_redemptions, max_per_customer, min_subtotal_minor, starts_at, ends_at, enabled)
@@ -84,7 +87,7 @@ pub async fn insert_many(
     .bind(codes)
     .bind(campaign_id)
     .bind(influencer_id)
-    .bind(&t.discount_kind)
+    .bind(t.discount_kind)
     .bind(t.discount_value)
     .bind(t.max_redemptions)
     .bind(t.max_per_customer)
@@ -98,7 +101,7 @@ pub async fn insert_many(
 
 pub async fn insert(
     db: &PgPool,
-    code: &str,
+    code: &PromoCode,
     campaign_id: i64,
     influencer_id: i64,
     t: &CodeTerms,
@@ -111,7 +114,7 @@ pub async fn insert(
     .bind(code)
     .bind(campaign_id)
     .bind(influencer_id)
-    .bind(&t.discount_kind)
+    .bind(t.discount_kind)
     .bind(t.discount_value)
     .bind(t.max_redemptions)
     .bind(t.max_per_customer)
@@ -123,14 +126,14 @@ pub async fn insert(
     .await?)
 }
 
-pub async fn get(db: &PgPool, code: &str) -> Result<Option<PromoCodeRow>, StorageError> {
+pub async fn get(db: &PgPool, code: &PromoCode) -> Result<Option<PromoCodeRow>, StorageError> {
     super::row_by_key(db, "promo_codes", COLUMNS, "code", code, RowLock::No).await
 }
 
 /// The code, locked until `tx` ends.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
-    code: &str,
+    code: &PromoCode,
 ) -> Result<Option<PromoCodeRow>, StorageError> {
     super::row_by_key(
         &mut **tx,
@@ -155,7 +158,7 @@ pub async fn update(
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(&t.discount_kind)
+    .bind(t.discount_kind)
     .bind(t.discount_value)
     .bind(t.max_redemptions)
     .bind(t.max_per_customer)

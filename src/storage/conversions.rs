@@ -9,9 +9,12 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::StorageError;
 use crate::{
     domain::{
-        attribution::Decision,
+        attribution::{AttributionRule, ConversionStatus, Decision, Via},
+        click_id::ClickId,
+        code::PromoCode,
         conversion::{ConversionEvent, Credited},
         fraud::ConversionFlags,
+        money::Currency,
         rollup,
     },
     ids::{id_string, opt_id_string},
@@ -46,21 +49,21 @@ pub struct ConversionRow {
     pub order_id: String,
     pub kind: String,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub discount_minor: i64,
     pub refunded_minor: i64,
     pub cancelled_at: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: ConversionStatus,
     #[serde(serialize_with = "opt_id_string")]
     pub campaign_id: Option<i64>,
     #[serde(serialize_with = "opt_id_string")]
     pub influencer_id: Option<i64>,
     #[serde(serialize_with = "opt_id_string")]
     pub link_id: Option<i64>,
-    pub via: Option<String>,
-    pub rule: String,
-    pub code: Option<String>,
-    pub click_id: Option<String>,
+    pub via: Option<Via>,
+    pub rule: AttributionRule,
+    pub code: Option<PromoCode>,
+    pub click_id: Option<ClickId>,
     pub customer_ref: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -75,10 +78,10 @@ pub struct NewConversion {
     pub order_id: String,
     pub kind: String,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub discount_minor: i64,
-    pub code: Option<String>,
-    pub click_id: Option<String>,
+    pub code: Option<PromoCode>,
+    pub click_id: Option<ClickId>,
     pub customer_ref: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub decision: Decision,
@@ -124,13 +127,13 @@ pub async fn insert(
     .bind(&new.order_id)
     .bind(&new.kind)
     .bind(new.amount_minor)
-    .bind(&new.currency)
+    .bind(new.currency)
     .bind(new.discount_minor)
     .bind(new.decision.status)
     .bind(credit.map(|c| c.campaign_id))
     .bind(credit.map(|c| c.influencer_id))
     .bind(credit.and_then(|c| c.link_id))
-    .bind(credit.map(|c| c.via.as_str()))
+    .bind(credit.map(|c| c.via))
     .bind(new.decision.rule)
     .bind(&new.code)
     .bind(&new.click_id)

@@ -5,7 +5,10 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{PageRequest, ParentFilter, StorageError};
-use crate::ids::{id_string, opt_id_string};
+use crate::{
+    domain::cost::CostKind,
+    ids::{id_string, opt_id_string},
+};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct CostLine {
@@ -15,7 +18,7 @@ pub struct CostLine {
     pub campaign_id: i64,
     #[serde(serialize_with = "opt_id_string")]
     pub influencer_id: Option<i64>,
-    pub kind: String,
+    pub kind: CostKind,
     pub amount_minor: i64,
     pub description: Option<String>,
     pub incurred_at: DateTime<Utc>,
@@ -26,7 +29,7 @@ pub struct CostLine {
 pub struct NewCostLine {
     pub campaign_id: i64,
     pub influencer_id: Option<i64>,
-    pub kind: String,
+    pub kind: CostKind,
     pub amount_minor: i64,
     pub description: Option<String>,
     pub incurred_at: DateTime<Utc>,
@@ -42,7 +45,7 @@ pub async fn insert(db: &PgPool, c: &NewCostLine) -> Result<CostLine, StorageErr
     ))
     .bind(c.campaign_id)
     .bind(c.influencer_id)
-    .bind(&c.kind)
+    .bind(c.kind)
     .bind(c.amount_minor)
     .bind(&c.description)
     .bind(c.incurred_at)

@@ -5,7 +5,10 @@ use serde::Serialize;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use super::{PageRequest, RowLock, StorageError};
-use crate::{domain::kpi::Kpi, ids::id_string};
+use crate::{
+    domain::{enrollment::FlatFeeBasis, kpi::Kpi, slug::Handle},
+    ids::id_string,
+};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Enrollment {
@@ -16,7 +19,7 @@ pub struct Enrollment {
     #[serde(serialize_with = "id_string")]
     pub influencer_id: i64,
     pub flat_fee_minor: i64,
-    pub flat_fee_basis: String,
+    pub flat_fee_basis: FlatFeeBasis,
     pub cpc_minor: i64,
     pub cpa_minor: i64,
     pub revenue_share_bps: i32,
@@ -29,7 +32,7 @@ pub struct Enrollment {
 #[derive(Debug, Clone)]
 pub struct Terms {
     pub flat_fee_minor: i64,
-    pub flat_fee_basis: String,
+    pub flat_fee_basis: FlatFeeBasis,
     pub cpc_minor: i64,
     pub cpa_minor: i64,
     pub revenue_share_bps: i32,
@@ -68,7 +71,7 @@ pub async fn insert(
     .bind(campaign_id)
     .bind(influencer_id)
     .bind(t.flat_fee_minor)
-    .bind(&t.flat_fee_basis)
+    .bind(t.flat_fee_basis)
     .bind(t.cpc_minor)
     .bind(t.cpa_minor)
     .bind(t.revenue_share_bps)
@@ -125,7 +128,7 @@ pub async fn update(
     ))
     .bind(id)
     .bind(t.flat_fee_minor)
-    .bind(&t.flat_fee_basis)
+    .bind(t.flat_fee_basis)
     .bind(t.cpc_minor)
     .bind(t.cpa_minor)
     .bind(t.revenue_share_bps)
@@ -154,7 +157,7 @@ pub async fn list(
 pub async fn enrolled_handles(
     db: &PgPool,
     campaign_id: i64,
-) -> Result<Vec<(i64, String)>, StorageError> {
+) -> Result<Vec<(i64, Handle)>, StorageError> {
     Ok(sqlx::query_as(
         "SELECT i.id, i.handle FROM enrollments e JOIN influencers i ON i.id = e.influencer_id
          WHERE e.campaign_id = $1 ORDER BY e.id",

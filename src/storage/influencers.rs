@@ -6,13 +6,13 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{PageRequest, RowLock, StorageError};
-use crate::ids::id_string;
+use crate::{domain::slug::Handle, ids::id_string};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Influencer {
     #[serde(serialize_with = "id_string")]
     pub id: i64,
-    pub handle: String,
+    pub handle: Handle,
     pub display_name: String,
     pub platform: Option<String>,
     pub followers: Option<i64>,
@@ -23,7 +23,7 @@ pub struct Influencer {
 
 #[derive(Debug, Clone)]
 pub struct InfluencerFields {
-    pub handle: String,
+    pub handle: Handle,
     pub display_name: String,
     pub platform: Option<String>,
     pub followers: Option<i64>,

@@ -9,7 +9,11 @@ use sqlx::{types::Json, PgExecutor, PgPool, Postgres, Transaction};
 
 use super::{PageRequest, ParentFilter, RowLock, StorageError};
 use crate::{
-    domain::link::{Rule, Utm},
+    domain::{
+        link::{Rule, Utm},
+        slug::LinkSlug,
+        url::WebUrl,
+    },
     ids::id_string,
 };
 
@@ -17,16 +21,16 @@ use crate::{
 pub struct Link {
     #[serde(serialize_with = "id_string")]
     pub id: i64,
-    pub slug: String,
+    pub slug: LinkSlug,
     #[serde(serialize_with = "id_string")]
     pub campaign_id: i64,
     #[serde(serialize_with = "id_string")]
     pub influencer_id: i64,
-    pub destination: String,
+    pub destination: WebUrl,
     pub utm: Json<Utm>,
     pub expires_at: Option<DateTime<Utc>>,
     pub max_clicks: Option<i64>,
-    pub fallback_url: Option<String>,
+    pub fallback_url: Option<WebUrl>,
     pub rules: Json<Vec<Rule>>,
     pub forward_query: bool,
     pub enabled: bool,
@@ -37,12 +41,12 @@ pub struct Link {
 /// The columns a manager can change after creation.
 #[derive(Debug, Clone)]
 pub struct LinkSettings {
-    pub slug: String,
-    pub destination: String,
+    pub slug: LinkSlug,
+    pub destination: WebUrl,
     pub utm: Utm,
     pub expires_at: Option<DateTime<Utc>>,
     pub max_clicks: Option<i64>,
-    pub fallback_url: Option<String>,
+    pub fallback_url: Option<WebUrl>,
     pub rules: Vec<Rule>,
     pub forward_query: bool,
     pub enabled: bool,
@@ -144,7 +148,7 @@ pub async fn list(
 }
 
 /// The link behind a short URL, for the redirect path's cache.
-pub async fn find_by_slug(db: &PgPool, slug: &str) -> Result<Option<Link>, StorageError> {
+pub async fn find_by_slug(db: &PgPool, slug: &LinkSlug) -> Result<Option<Link>, StorageError> {
     Ok(
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM links WHERE slug = $1"))
             .bind(slug)

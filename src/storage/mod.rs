@@ -3,6 +3,10 @@
 //! Queries are checked at run time (no database needed to compile). Violations of the
 //! schema's constraints are classified here, once, so a duplicate slug is a 409 and a
 //! missing enrollment a 422 wherever they happen.
+//!
+//! Rows and inputs carry the domain's types (newtypes, enums), encoded by the domain: a
+//! stored value that does not decode into its type fails the read
+//! ([`StorageError::undecodable`]), never becomes a default.
 
 pub mod api_keys;
 pub mod campaigns;
@@ -112,6 +116,15 @@ impl From<sqlx::Error> for StorageError {
 }
 
 impl StorageError {
+    /// A row was read but a column did not decode into its type: a stored value outside the
+    /// closed set (or the shape) its domain type allows. Trying again reads the same row.
+    pub fn undecodable(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Database(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))
+        )
+    }
+
     /// Why Postgres refused the values written, when it did: a data exception (class 22:
     /// out of range, bad encoding, a NUL in text), an integrity constraint (23) or a
     /// program limit such as an index row too large (54). `None` for every failure that is

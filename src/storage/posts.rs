@@ -6,7 +6,10 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{PageRequest, ParentFilter, RowLock, StorageError};
-use crate::ids::id_string;
+use crate::{
+    domain::{post::MetricSource, url::WebUrl},
+    ids::id_string,
+};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Post {
@@ -17,7 +20,7 @@ pub struct Post {
     #[serde(serialize_with = "id_string")]
     pub influencer_id: i64,
     pub platform: Option<String>,
-    pub url: Option<String>,
+    pub url: Option<WebUrl>,
     pub published_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -27,7 +30,7 @@ pub struct NewPost {
     pub campaign_id: i64,
     pub influencer_id: i64,
     pub platform: Option<String>,
-    pub url: Option<String>,
+    pub url: Option<WebUrl>,
     pub published_at: Option<DateTime<Utc>>,
 }
 
@@ -44,7 +47,7 @@ pub struct Snapshot {
     pub shares: Option<i64>,
     pub saves: Option<i64>,
     pub views: Option<i64>,
-    pub source: String,
+    pub source: MetricSource,
     pub captured_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
@@ -58,7 +61,7 @@ pub struct NewSnapshot {
     pub shares: Option<i64>,
     pub saves: Option<i64>,
     pub views: Option<i64>,
-    pub source: String,
+    pub source: MetricSource,
     pub captured_at: DateTime<Utc>,
 }
 
@@ -111,7 +114,7 @@ pub async fn insert_snapshot(
     .bind(s.shares)
     .bind(s.saves)
     .bind(s.views)
-    .bind(&s.source)
+    .bind(s.source)
     .bind(s.captured_at)
     .fetch_one(db)
     .await?)

@@ -16,9 +16,11 @@ use sqlx::PgPool;
 
 use super::{outbox, StorageError};
 use crate::domain::{
-    attribution::{self, ClickOwner, CodeOwner, Credit, Priority},
-    click_id,
+    attribution::{self, ClickOwner, CodeOwner, ConversionStatus, Credit, Priority, Via},
+    click_id::ClickId,
+    code::PromoCode,
     conversion::{fully_refunded, ConversionState, Credited},
+    money::Currency,
 };
 
 /// A conversion whose credit moved, with what its event must carry.
@@ -30,10 +32,10 @@ pub struct Moved {
     pub kind: String,
     pub amount_minor: i64,
     pub discount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub occurred_at: DateTime<Utc>,
-    pub code: Option<String>,
-    pub click_id: Option<String>,
+    pub code: Option<PromoCode>,
+    pub click_id: Option<ClickId>,
     pub from: Option<Credited>,
     pub to: Option<Credited>,
     /// What it counted in the rollups when it moved.
@@ -60,17 +62,17 @@ struct Fact {
     id: i64,
     kind: String,
     amount_minor: i64,
-    currency: String,
+    currency: Currency,
     discount_minor: i64,
     refunded_minor: i64,
     cancelled: bool,
-    status: String,
+    status: ConversionStatus,
     campaign_id: Option<i64>,
     influencer_id: Option<i64>,
     link_id: Option<i64>,
-    via: Option<String>,
-    code: Option<String>,
-    click_id: Option<String>,
+    via: Option<Via>,
+    code: Option<PromoCode>,
+    click_id: Option<ClickId>,
     occurred_at: DateTime<Utc>,
 }
 
@@ -79,7 +81,7 @@ impl Fact {
         Credited::of(
             self.campaign_id,
             self.influencer_id,
-            self.via.as_deref(),
+            self.via.map(Via::as_str),
             self.link_id,
         )
     }
@@ -103,14 +105,14 @@ impl Fact {
 /// Who owns a code, and under which rules and currency.
 struct CodeTerms {
     owner: CodeOwner,
-    currency: String,
+    currency: Currency,
 }
 
 struct LinkTerms {
     campaign_id: i64,
     influencer_id: i64,
     window_days: i32,
-    currency: String,
+    currency: Currency,
 }
 
 /// Decides the campaign's conversions again; each move's event, made by `event_of`, is
@@ -166,10 +168,10 @@ async fn decide_batch(
     .fetch_all(&mut *tx)
     .await?;
 
-    let codes: Vec<String> = facts.iter().filter_map(|f| f.code.clone()).collect();
-    let code_terms: HashMap<String, CodeTerms> = sqlx::query_as::<
+    let codes: Vec<&PromoCode> = facts.iter().filter_map(|f| f.code.as_ref()).collect();
+    let code_terms: HashMap<PromoCode, CodeTerms> = sqlx::query_as::<
         _,
-        (String, i64, i64, String, String),
+        (PromoCode, i64, i64, Priority, Currency),
     >(
         "SELECT p.code, p.campaign_id, p.influencer_id, c.attribution_priority, c.currency::text
          FROM promo_codes p JOIN campaigns c ON c.id = p.campaign_id WHERE p.code = ANY($1)",
@@ -182,7 +184,7 @@ async fn decide_batch(
         let owner = CodeOwner {
             campaign_id,
             influencer_id,
-            priority: Priority::parse(&priority),
+            priority,
         };
         (code, CodeTerms { owner, currency })
     })
@@ -190,10 +192,13 @@ async fn decide_batch(
 
     let clicks: HashMap<i64, (i64, DateTime<Utc>)> = facts
         .iter()
-        .filter_map(|f| Some((f.id, click_id::peek(f.click_id.as_deref()?)?)))
+        .filter_map(|f| {
+            let click = f.click_id.as_ref()?;
+            Some((f.id, (click.link_id, click.clicked_at)))
+        })
         .collect();
     let link_ids: Vec<i64> = clicks.values().map(|(link, _)| *link).collect();
-    let link_terms: HashMap<i64, LinkTerms> = sqlx::query_as::<_, (i64, i64, i64, i32, String)>(
+    let link_terms: HashMap<i64, LinkTerms> = sqlx::query_as::<_, (i64, i64, i64, i32, Currency)>(
         "SELECT l.id, l.campaign_id, l.influencer_id, c.attribution_window_days,
                 c.currency::text
          FROM links l JOIN campaigns c ON c.id = l.campaign_id WHERE l.id = ANY($1)",
@@ -216,7 +221,7 @@ async fn decide_batch(
     let mut outcome = Outcome::default();
     for fact in &facts {
         outcome.examined += 1;
-        let code = fact.code.as_deref().and_then(|c| code_terms.get(c));
+        let code = fact.code.as_ref().and_then(|c| code_terms.get(c));
         let click = clicks.get(&fact.id).and_then(|&(link_id, clicked_at)| {
             link_terms.get(&link_id).map(|terms| {
                 let owner = ClickOwner {
@@ -226,7 +231,7 @@ async fn decide_batch(
                     clicked_at,
                     window_days: terms.window_days,
                 };
-                (owner, terms.currency.as_str())
+                (owner, terms.currency)
             })
         });
         let decision = attribution::decide(
@@ -235,8 +240,8 @@ async fn decide_batch(
             fact.occurred_at,
         );
         let credit_currency = match decision.credit.map(|c| c.via) {
-            Some(attribution::Via::Code) => code.map(|c| c.currency.as_str()),
-            Some(attribution::Via::Click) => click.map(|(_, currency)| currency),
+            Some(Via::Code) => code.map(|c| c.currency),
+            Some(Via::Click) => click.map(|(_, currency)| currency),
             None => None,
         };
         if credit_currency.is_some_and(|c| c != fact.currency) {
@@ -268,7 +273,7 @@ async fn decide_batch(
             kind: fact.kind.clone(),
             amount_minor: fact.amount_minor,
             discount_minor: fact.discount_minor,
-            currency: fact.currency.clone(),
+            currency: fact.currency,
             occurred_at: fact.occurred_at,
             code: fact.code.clone(),
             click_id: fact.click_id.clone(),

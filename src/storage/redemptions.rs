@@ -16,7 +16,10 @@ use super::{StorageError, Tx};
 use crate::{
     domain::{
         checkout::{RedemptionStatus, Terms},
+        click_id::ClickId,
+        code::PromoCode,
         discount::DiscountKind,
+        money::Currency,
     },
     ids::id_string,
 };
@@ -25,7 +28,7 @@ use crate::{
 pub struct RedemptionRow {
     #[serde(serialize_with = "id_string")]
     pub id: i64,
-    pub code: String,
+    pub code: PromoCode,
     #[serde(skip)]
     pub code_id: i64,
     #[serde(serialize_with = "id_string")]
@@ -34,11 +37,11 @@ pub struct RedemptionRow {
     pub influencer_id: i64,
     pub order_id: String,
     pub customer_ref: Option<String>,
-    pub click_id: Option<String>,
+    pub click_id: Option<ClickId>,
     pub subtotal_minor: i64,
     pub discount_kind: DiscountKind,
     pub discount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub status: RedemptionStatus,
     pub hold_expires_at: Option<DateTime<Utc>>,
     #[serde(skip)]
@@ -68,11 +71,11 @@ pub struct CodeForCart {
     pub ends_at: Option<DateTime<Utc>>,
     pub enabled: bool,
     pub redemptions: i64,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 impl CodeForCart {
-    pub fn terms(&self) -> Terms<'_> {
+    pub fn terms(&self) -> Terms {
         Terms {
             kind: self.discount_kind,
             value: self.discount_value,
@@ -80,14 +83,14 @@ impl CodeForCart {
             starts_at: self.starts_at,
             ends_at: self.ends_at,
             min_subtotal_minor: self.min_subtotal_minor,
-            currency: &self.currency,
+            currency: self.currency,
         }
     }
 }
 
 pub async fn code_for_cart(
     db: impl sqlx::PgExecutor<'_>,
-    code: &str,
+    code: &PromoCode,
 ) -> Result<Option<CodeForCart>, StorageError> {
     Ok(sqlx::query_as(
         "SELECT p.id, p.campaign_id, p.influencer_id, p.discount_kind, p.discount_value,

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 
 use super::StorageError;
 use crate::domain::{
+    enrollment::FlatFeeBasis,
     kpi::Kpi,
     report::{Compensation, Tally},
 };
@@ -118,7 +119,7 @@ struct EnrolledRow {
     influencer_id: i64,
     handle: String,
     flat_fee_minor: i64,
-    flat_fee_basis: String,
+    flat_fee_basis: FlatFeeBasis,
     cpc_minor: i64,
     cpa_minor: i64,
     revenue_share_bps: i32,
@@ -144,7 +145,7 @@ pub async fn enrolled(db: &PgPool, campaign_id: i64) -> Result<Vec<Enrolled>, St
             handle: row.handle,
             compensation: Compensation {
                 flat_fee_minor: row.flat_fee_minor,
-                flat_fee_per_post: row.flat_fee_basis == "post",
+                flat_fee_per_post: row.flat_fee_basis == FlatFeeBasis::Post,
                 cpc_minor: row.cpc_minor,
                 cpa_minor: row.cpa_minor,
                 revenue_share_bps: row.revenue_share_bps,

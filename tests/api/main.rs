@@ -26,4 +26,5 @@ mod reattribution;
 mod redirect;
 mod reports;
 mod rollups;
+mod stored_values;
 mod worker;

@@ -19,7 +19,7 @@ pub struct ApiKeyView {
     #[serde(serialize_with = "id_string")]
     id: i64,
     name: String,
-    scope: String,
+    scope: Scope,
     prefix: String,
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,

@@ -9,7 +9,13 @@ use sqlx::{Postgres, Transaction};
 
 use super::patch::{self, Patchable, Patched};
 use crate::{
-    domain::{kpi, money, slug::CampaignSlug, text, time, Invalid},
+    domain::{
+        attribution::Priority,
+        campaign::{CampaignStatus, Goal},
+        kpi, money,
+        slug::CampaignSlug,
+        text, time, Invalid,
+    },
     http::{
         auth::Admin,
         error::ApiError,
@@ -22,60 +28,6 @@ use crate::{
         StorageError,
     },
 };
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Goal {
-    Awareness,
-    Traffic,
-    Conversions,
-    Revenue,
-}
-
-impl Goal {
-    fn as_str(self) -> &'static str {
-        match self {
-            Goal::Awareness => "awareness",
-            Goal::Traffic => "traffic",
-            Goal::Conversions => "conversions",
-            Goal::Revenue => "revenue",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Priority {
-    Code,
-    Click,
-}
-
-impl Priority {
-    fn as_str(self) -> &'static str {
-        match self {
-            Priority::Code => "code",
-            Priority::Click => "click",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Status {
-    Draft,
-    Active,
-    Ended,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Draft => "draft",
-            Status::Active => "active",
-            Status::Ended => "ended",
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +43,7 @@ pub struct CreateCampaign {
     attribution_window_days: Option<i64>,
     margin_bps: Option<i64>,
     attribution_priority: Option<Priority>,
-    status: Option<Status>,
+    status: Option<CampaignStatus>,
 }
 
 /// Every field but `currency`, which money already recorded in it depends on.
@@ -114,7 +66,7 @@ pub struct PatchCampaign {
     attribution_priority: Option<Priority>,
     /// `null` returns the status to following the dates.
     #[serde(default, deserialize_with = "nullable")]
-    status: Option<Option<Status>>,
+    status: Option<Option<CampaignStatus>>,
 }
 
 fn window_days(value: i64) -> Result<i32, Invalid> {
@@ -152,17 +104,15 @@ impl CreateCampaign {
         time::check_order(Some(starts_at), ends_at)?;
         Ok(CampaignFields {
             name: text::bounded("name", &self.name, 200)?,
-            slug: CampaignSlug::parse(&self.slug)?.as_str().to_owned(),
-            currency: money::Currency::parse("currency", &self.currency)?
-                .code()
-                .to_owned(),
+            slug: CampaignSlug::parse(&self.slug)?,
+            currency: money::Currency::parse("currency", &self.currency)?,
             starts_at,
             ends_at,
             budget_minor: self
                 .budget_minor
                 .map(|v| money::amount("budget_minor", v))
                 .transpose()?,
-            goal: self.goal.unwrap_or(Goal::Conversions).as_str().to_owned(),
+            goal: self.goal.unwrap_or(Goal::Conversions),
             goal_target: self.goal_target.map(goal_target).transpose()?,
             attribution_window_days: self
                 .attribution_window_days
@@ -170,12 +120,8 @@ impl CreateCampaign {
                 .transpose()?
                 .unwrap_or(30),
             margin_bps: self.margin_bps.map(margin).transpose()?,
-            attribution_priority: self
-                .attribution_priority
-                .unwrap_or(Priority::Code)
-                .as_str()
-                .to_owned(),
-            status_override: self.status.map(|s| s.as_str().to_owned()),
+            attribution_priority: self.attribution_priority.unwrap_or(Priority::Code),
+            status_override: self.status,
         })
     }
 }
@@ -186,7 +132,7 @@ impl PatchCampaign {
             f.name = text::bounded("name", &name, 200)?;
         }
         if let Some(slug) = self.slug {
-            f.slug = CampaignSlug::parse(&slug)?.as_str().to_owned();
+            f.slug = CampaignSlug::parse(&slug)?;
         }
         if let Some(raw) = self.starts_at {
             f.starts_at = time::parse("starts_at", &raw)?;
@@ -201,7 +147,7 @@ impl PatchCampaign {
                 .transpose()?;
         }
         if let Some(goal) = self.goal {
-            f.goal = goal.as_str().to_owned();
+            f.goal = goal;
         }
         if let Some(target) = self.goal_target {
             f.goal_target = target.map(goal_target).transpose()?;
@@ -213,10 +159,10 @@ impl PatchCampaign {
             f.margin_bps = bps.map(margin).transpose()?;
         }
         if let Some(priority) = self.attribution_priority {
-            f.attribution_priority = priority.as_str().to_owned();
+            f.attribution_priority = priority;
         }
         if let Some(status) = self.status {
-            f.status_override = status.map(|s| s.as_str().to_owned());
+            f.status_override = status;
         }
         Ok(f)
     }

@@ -96,7 +96,7 @@ impl CodeRequest {
         let ends_at = optional_time("ends_at", self.ends_at.as_deref())?;
         time::check_order(starts_at, ends_at)?;
         Ok(CodeTerms {
-            discount_kind: self.discount_kind.as_str().to_owned(),
+            discount_kind: self.discount_kind,
             discount_value: discount::value_for(self.discount_kind, self.discount_value)?,
             max_redemptions: limit("max_redemptions", self.max_redemptions)?,
             max_per_customer: limit("max_per_customer", self.max_per_customer)?,
@@ -128,14 +128,11 @@ impl CodeRequest {
 
 impl PatchCode {
     fn apply(self, mut t: CodeTerms, redemptions: i64) -> Result<CodeTerms, Invalid> {
-        let kind = match self.discount_kind {
-            Some(kind) => kind,
-            None => DiscountKind::parse(&t.discount_kind).unwrap_or(DiscountKind::Percent),
-        };
+        let kind = self.discount_kind.unwrap_or(t.discount_kind);
         if self.discount_kind.is_some() || self.discount_value.is_some() {
             let value = self.discount_value.or(Some(t.discount_value));
             t.discount_value = discount::value_for(kind, value)?;
-            t.discount_kind = kind.as_str().to_owned();
+            t.discount_kind = kind;
         }
         if let Some(max) = self.max_redemptions {
             t.max_redemptions = limit("max_redemptions", max)?;
@@ -187,14 +184,14 @@ pub async fn create(
     let code = PromoCode::parse(raw_code)?;
     let terms = body.validate()?;
     let (campaign_id, influencer_id) = body.owners(&state).await?;
-    let row = codes::insert(&state.db, code.as_str(), campaign_id, influencer_id, &terms).await?;
+    let row = codes::insert(&state.db, &code, campaign_id, influencer_id, &terms).await?;
     Ok(HttpResponse::Created().json(row))
 }
 
 #[derive(Debug, Serialize)]
 struct Generated {
     count: usize,
-    codes: Vec<String>,
+    codes: Vec<PromoCode>,
 }
 
 /// Up to 10 000 unguessable codes in one transaction: all of them or none.
@@ -242,15 +239,15 @@ pub async fn generate(
     let (campaign_id, influencer_id) = body.owners(&state).await?;
 
     let mut tx = storage::begin(&state.db).await?;
-    let mut issued: Vec<String> = Vec::with_capacity(count);
+    let mut issued: Vec<PromoCode> = Vec::with_capacity(count);
     // Each round inserts what is free; with ≥8 random characters a second round is rare.
     for _ in 0..5 {
         let missing = count - issued.len();
         if missing == 0 {
             break;
         }
-        let mut batch: Vec<String> = (0..missing)
-            .map(|_| PromoCode::generate(&prefix, length).as_str().to_owned())
+        let mut batch: Vec<PromoCode> = (0..missing)
+            .map(|_| PromoCode::generate(&prefix, length))
             .collect();
         batch.sort_unstable();
         batch.dedup();
@@ -282,7 +279,7 @@ pub async fn get(
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = code_in_path(&code)?;
-    let row = codes::get(&state.db, code.as_str())
+    let row = codes::get(&state.db, &code)
         .await?
         .ok_or_else(|| ApiError::not_found("code"))?;
     Ok(HttpResponse::Ok().json(row))
@@ -295,11 +292,10 @@ pub async fn patch(
     body: web::Json<PatchCode>,
 ) -> Result<HttpResponse, ApiError> {
     let code = code_in_path(&code)?;
-    let Patched { after, .. } =
-        patch::run::<PromoCodeRow>(&state.db, code.as_str(), |terms, current| {
-            body.into_inner().apply(terms, current.redemptions)
-        })
-        .await?;
+    let Patched { after, .. } = patch::run::<PromoCodeRow>(&state.db, &code, |terms, current| {
+        body.into_inner().apply(terms, current.redemptions)
+    })
+    .await?;
     changes::forget_everywhere(
         &*state.code_terms,
         &state.redis,
@@ -313,13 +309,13 @@ pub async fn patch(
 
 impl Patchable for PromoCodeRow {
     /// The code itself, as the path names it.
-    type Key = str;
+    type Key = PromoCode;
     type Fields = CodeTerms;
     const NAME: &'static str = "code";
 
     async fn lock(
         tx: &mut Transaction<'_, Postgres>,
-        code: &str,
+        code: &PromoCode,
     ) -> Result<Option<Self>, StorageError> {
         codes::lock(tx, code).await
     }

@@ -6,31 +6,11 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::{
-    domain::{money, text, time},
+    domain::{cost::CostKind, money, text, time},
     http::{auth::Admin, error::ApiError, pagination, wire::reference_id},
     state::AppState,
     storage::costs::{self, NewCostLine},
 };
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum CostKind {
-    Gifting,
-    Shipping,
-    AgencyFee,
-    Other,
-}
-
-impl CostKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            CostKind::Gifting => "gifting",
-            CostKind::Shipping => "shipping",
-            CostKind::AgencyFee => "agency_fee",
-            CostKind::Other => "other",
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +35,7 @@ pub async fn create(
             .as_deref()
             .map(|id| reference_id("influencer_id", "influencer_not_found", id))
             .transpose()?,
-        kind: body.kind.as_str().to_owned(),
+        kind: body.kind,
         amount_minor: money::amount("amount_minor", body.amount_minor)?,
         description: body
             .description

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::{
     domain::{
+        enrollment::FlatFeeBasis,
         kpi::{self, Kpi},
         money, Invalid,
     },
@@ -25,22 +26,6 @@ use crate::{
         StorageError,
     },
 };
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum FlatFeeBasis {
-    Campaign,
-    Post,
-}
-
-impl FlatFeeBasis {
-    fn as_str(self) -> &'static str {
-        match self {
-            FlatFeeBasis::Campaign => "campaign",
-            FlatFeeBasis::Post => "post",
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,11 +70,7 @@ impl CreateEnrollment {
     fn validate(&self) -> Result<Terms, Invalid> {
         let terms = Terms {
             flat_fee_minor: money::amount("flat_fee_minor", self.flat_fee_minor.unwrap_or(0))?,
-            flat_fee_basis: self
-                .flat_fee_basis
-                .unwrap_or(FlatFeeBasis::Campaign)
-                .as_str()
-                .to_owned(),
+            flat_fee_basis: self.flat_fee_basis.unwrap_or(FlatFeeBasis::Campaign),
             cpc_minor: money::amount("cpc_minor", self.cpc_minor.unwrap_or(0))?,
             cpa_minor: money::amount("cpa_minor", self.cpa_minor.unwrap_or(0))?,
             revenue_share_bps: money::basis_points(
@@ -117,7 +98,7 @@ impl PatchEnrollment {
             t.flat_fee_minor = money::amount("flat_fee_minor", v)?;
         }
         if let Some(basis) = self.flat_fee_basis {
-            t.flat_fee_basis = basis.as_str().to_owned();
+            t.flat_fee_basis = basis;
         }
         if let Some(v) = self.cpc_minor {
             t.cpc_minor = money::amount("cpc_minor", v)?;

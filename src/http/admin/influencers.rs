@@ -46,12 +46,12 @@ pub struct PatchInfluencer {
 
 impl CreateInfluencer {
     fn validate(self) -> Result<InfluencerFields, Invalid> {
-        let handle = Handle::parse(&self.handle)?.as_str().to_owned();
+        let handle = Handle::parse(&self.handle)?;
         Ok(InfluencerFields {
             // Without a display name the handle is the best name we have.
             display_name: match self.display_name {
                 Some(name) => text::bounded("display_name", &name, 200)?,
-                None => handle.clone(),
+                None => handle.as_str().to_owned(),
             },
             handle,
             platform: self.platform.as_deref().map(text::platform).transpose()?,
@@ -71,7 +71,7 @@ impl CreateInfluencer {
 impl PatchInfluencer {
     fn apply(self, mut f: InfluencerFields) -> Result<InfluencerFields, Invalid> {
         if let Some(handle) = self.handle {
-            f.handle = Handle::parse(&handle)?.as_str().to_owned();
+            f.handle = Handle::parse(&handle)?;
         }
         if let Some(name) = self.display_name {
             f.display_name = text::bounded("display_name", &name, 200)?;

@@ -65,7 +65,7 @@ async fn views(state: &AppState, links: Vec<Link>) -> Result<Vec<LinkView>, ApiE
         .map(|link| {
             let (clicks, unique_clicks) = totals.get(&link.id).copied().unwrap_or((0, 0));
             LinkView {
-                short_url: state.settings.short_url(&link.slug),
+                short_url: state.settings.short_url(link.slug.as_str()),
                 link,
                 clicks,
                 unique_clicks,
@@ -120,7 +120,7 @@ pub struct PatchLink {
 }
 
 /// A web URL that does not point back at the short domain.
-fn target_url(field: &'static str, raw: &str, settings: &Settings) -> Result<String, Invalid> {
+fn target_url(field: &'static str, raw: &str, settings: &Settings) -> Result<WebUrl, Invalid> {
     let url = WebUrl::parse(field, raw)?;
     if url.leads_to(&settings.public_url) {
         return Err(Invalid::not_allowed(
@@ -129,26 +129,28 @@ fn target_url(field: &'static str, raw: &str, settings: &Settings) -> Result<Str
             "must not point at the short-link domain itself",
         ));
     }
-    Ok(url.as_str().to_owned())
+    Ok(url)
 }
 
 fn check_rules_targets(settings: &Settings, s: &LinkSettings) -> Result<(), Invalid> {
     for rule in &s.rules {
-        target_url("rules.destination", &rule.destination, settings)?;
+        target_url("rules.destination", rule.destination.as_str(), settings)?;
     }
     Ok(())
 }
 
 impl LinkRequest {
-    /// Settings with a placeholder slug; `handle` and `campaign_slug` feed UTM defaults.
+    /// Settings under `slug` (a generated one is replaced if it is taken); `handle` and
+    /// `campaign_slug` feed UTM defaults.
     fn validate(
         &self,
         settings: &Settings,
+        slug: LinkSlug,
         handle: &str,
         campaign_slug: &str,
     ) -> Result<LinkSettings, Invalid> {
         let s = LinkSettings {
-            slug: String::new(),
+            slug,
             destination: target_url("destination", &self.destination, settings)?,
             utm: self.utm.resolve(handle, campaign_slug)?,
             expires_at: self
@@ -177,7 +179,7 @@ impl LinkRequest {
 impl PatchLink {
     fn apply(self, mut s: LinkSettings, settings: &Settings) -> Result<LinkSettings, Invalid> {
         if let Some(slug) = self.slug {
-            s.slug = LinkSlug::parse(&slug)?.as_str().to_owned();
+            s.slug = LinkSlug::parse(&slug)?;
         }
         if let Some(destination) = self.destination {
             s.destination = target_url("destination", &destination, settings)?;
@@ -231,29 +233,38 @@ fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a st
     })
 }
 
-/// Inserts with the custom slug (409 when taken) or a generated one (retried on collision).
+/// Whether a link's slug was chosen by the client or generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlugChoice {
+    /// Taken: a 409.
+    Custom,
+    /// Taken: another one is generated.
+    Generated,
+}
+
+/// Inserts with the settings' slug: a custom one is a 409 when taken, a generated one is
+/// generated again on collision.
 async fn insert_with_slug(
     db: &mut PgConnection,
     campaign_id: i64,
     influencer_id: i64,
     mut s: LinkSettings,
-    custom_slug: Option<LinkSlug>,
+    choice: SlugChoice,
 ) -> Result<Link, ApiError> {
-    if let Some(slug) = custom_slug {
-        s.slug = slug.as_str().to_owned();
+    if choice == SlugChoice::Custom {
         return links::insert(&mut *db, campaign_id, influencer_id, &s)
             .await?
             .ok_or_else(|| StorageError::Conflict {
                 code: "slug_taken",
-                message: format!("the slug {:?} is taken", s.slug),
+                message: format!("the slug {:?} is taken", s.slug.as_str()),
             })
             .map_err(ApiError::from);
     }
     for _ in 0..SLUG_ATTEMPTS {
-        s.slug = LinkSlug::generate().as_str().to_owned();
         if let Some(link) = links::insert(&mut *db, campaign_id, influencer_id, &s).await? {
             return Ok(link);
         }
+        s.slug = LinkSlug::generate();
     }
     Err(ApiError::internal("could not find a free slug"))
 }
@@ -285,11 +296,19 @@ pub async fn create(
         .ok_or_else(|| {
             ApiError::unprocessable("influencer_not_found", "influencer_id names no influencer")
         })?;
-    let settings = body.validate(&state.settings, &influencer.handle, &campaign.slug)?;
+    let (slug, choice) = match custom_slug {
+        Some(slug) => (slug, SlugChoice::Custom),
+        None => (LinkSlug::generate(), SlugChoice::Generated),
+    };
+    let settings = body.validate(
+        &state.settings,
+        slug,
+        influencer.handle.as_str(),
+        campaign.slug.as_str(),
+    )?;
     let mut conn = storage::acquire(&state.db).await?;
-    let link =
-        insert_with_slug(&mut conn, campaign.id, influencer.id, settings, custom_slug).await?;
-    announce(&state, &[&link.slug]).await;
+    let link = insert_with_slug(&mut conn, campaign.id, influencer.id, settings, choice).await?;
+    announce(&state, &[link.slug.as_str()]).await;
     Ok(HttpResponse::Created().json(view(&state, link).await?))
 }
 
@@ -316,7 +335,7 @@ pub async fn patch(
         body.into_inner().apply(settings, &state.settings)
     })
     .await?;
-    announce(&state, &[&before.slug, &after.slug]).await;
+    announce(&state, &[before.slug.as_str(), after.slug.as_str()]).await;
     Ok(HttpResponse::Ok().json(view(&state, after).await?))
 }
 
@@ -332,7 +351,7 @@ pub async fn delete(
         Ok(settings)
     })
     .await?;
-    announce(&state, &[&after.slug]).await;
+    announce(&state, &[after.slug.as_str()]).await;
     Ok(HttpResponse::Ok().json(view(&state, after).await?))
 }
 
@@ -402,13 +421,25 @@ pub async fn generate(
     // Validate for every influencer before writing anything, so a bad option creates nothing.
     let mut prepared = Vec::with_capacity(enrolled.len());
     for (influencer_id, handle) in &enrolled {
-        let settings = body.validate(&state.settings, handle, &campaign.slug)?;
+        let settings = body.validate(
+            &state.settings,
+            LinkSlug::generate(),
+            handle.as_str(),
+            campaign.slug.as_str(),
+        )?;
         prepared.push((*influencer_id, settings));
     }
     let mut tx = storage::begin(&state.db).await?;
     let mut created = Vec::with_capacity(prepared.len());
     for (influencer_id, settings) in prepared {
-        let link = insert_with_slug(&mut tx, campaign.id, influencer_id, settings, None).await?;
+        let link = insert_with_slug(
+            &mut tx,
+            campaign.id,
+            influencer_id,
+            settings,
+            SlugChoice::Generated,
+        )
+        .await?;
         created.push(link);
     }
     storage::commit(tx).await?;

@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::{
-    domain::{money, text, time, url::WebUrl, Invalid},
+    domain::{money, post::MetricSource, text, time, url::WebUrl, Invalid},
     http::{
         auth::Admin,
         error::ApiError,
@@ -29,24 +29,6 @@ pub struct CreatePost {
     published_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Source {
-    SelfReported,
-    Verified,
-    Api,
-}
-
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Source::SelfReported => "self_reported",
-            Source::Verified => "verified",
-            Source::Api => "api",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSnapshot {
@@ -57,7 +39,7 @@ pub struct CreateSnapshot {
     shares: Option<i64>,
     saves: Option<i64>,
     views: Option<i64>,
-    source: Source,
+    source: MetricSource,
     captured_at: Option<String>,
 }
 
@@ -73,7 +55,7 @@ impl CreateSnapshot {
             shares: metric("shares", self.shares)?,
             saves: metric("saves", self.saves)?,
             views: metric("views", self.views)?,
-            source: self.source.as_str().to_owned(),
+            source: self.source,
             captured_at: match &self.captured_at {
                 Some(raw) => time::parse("captured_at", raw)?,
                 None => Utc::now(),
@@ -111,7 +93,7 @@ pub async fn create(
         url: body
             .url
             .as_deref()
-            .map(|u| WebUrl::parse("url", u).map(|u| u.as_str().to_owned()))
+            .map(|u| WebUrl::parse("url", u))
             .transpose()?,
         published_at: body
             .published_at

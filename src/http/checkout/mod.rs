@@ -49,8 +49,6 @@ fn verified_click(
 }
 
 /// A promo code as a customer typed it; what cannot be a code is simply not found.
-fn typed_code(raw: &str) -> Option<String> {
-    crate::domain::code::PromoCode::parse(raw)
-        .ok()
-        .map(|c| c.as_str().to_owned())
+fn typed_code(raw: &str) -> Option<crate::domain::code::PromoCode> {
+    crate::domain::code::PromoCode::parse(raw).ok()
 }

@@ -65,18 +65,17 @@ pub async fn create(
     let subtotal = money::amount("subtotal_minor", body.subtotal_minor)?;
     let currency = Currency::parse("currency", &body.currency)?;
     let customer_ref = super::customer_ref(body.customer_ref.as_deref())?;
-    let click_id = super::verified_click(&state.signer, body.click_id.as_deref())?
-        .map(|id| id.as_str().to_owned());
+    let click_id = super::verified_click(&state.signer, body.click_id.as_deref())?;
     let Some(code) = super::typed_code(&body.code) else {
         return Err(rejected("code_not_found", "no such promo code").with_field("code"));
     };
     let hash = request_hash(&Canonical {
-        code: &code,
+        code: code.as_str(),
         order_id: &order_id,
         subtotal_minor: subtotal,
         currency: currency.code(),
         customer_ref: customer_ref.as_deref(),
-        click_id: click_id.as_deref(),
+        click_id: click_id.as_ref().map(|c| c.as_str()),
         mode: body.mode,
     });
     let now = Utc::now();
@@ -84,7 +83,7 @@ pub async fn create(
         code,
         order_id,
         subtotal_minor: subtotal,
-        currency: currency.code().to_owned(),
+        currency,
         customer_ref,
         click_id,
         hold_until: (body.mode == Mode::Reserve)

@@ -60,9 +60,9 @@ pub async fn validate(
 
     let code = super::typed_code(&code);
     let cart = Cart {
-        code: code.as_deref(),
+        code: code.as_ref(),
         subtotal_minor: subtotal,
-        currency: currency.code(),
+        currency,
         customer_ref: customer.as_deref(),
     };
     let verdict = match validation::validate(&state.db, &cart, Utc::now()).await? {

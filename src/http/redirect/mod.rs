@@ -27,7 +27,7 @@ use crate::{
         producer::Producer,
     },
     state::AppState,
-    storage::links::Link,
+    storage::{links::Link, StorageError},
 };
 
 pub const VISITOR_COOKIE: &str = "atv";
@@ -47,17 +47,13 @@ pub async fn follow(
         Some(fresh) => Ok(fresh),
         None => match state.misses.refuse_lookup(&req) {
             Some(limited) => return limited.error_response(),
-            None => state.links.get(slug.as_str()).await,
+            None => state.links.get(&slug).await,
         },
     };
     let cached = match found {
         Ok(Some(cached)) => cached,
         Ok(None) => return state.misses.not_found(&req, "link"),
-        Err(e) => {
-            tracing::error!(error = %e, "link lookup failed");
-            return ApiError::unavailable("link_lookup_failed", "try again shortly")
-                .error_response();
-        }
+        Err(e) => return lookup_failed(&e),
     };
     let link = &cached.link;
     let recording = req.method() == Method::GET;
@@ -80,17 +76,14 @@ pub async fn follow(
 
     let now = Utc::now();
     let click_id = recording.then(|| state.signer.issue(link.id, now));
-    let Some(location) = location(
+    let location = location(
         &state,
         &req,
         &cached,
         ip,
         user_agent.as_deref(),
         click_id.as_ref().map(|c| c.as_str()),
-    ) else {
-        return ApiError::internal(format!("link {} has an unparsable destination", link.id))
-            .error_response();
-    };
+    );
 
     let visitor = visitor_id(&state.visitor_key, &req, ip, user_agent.as_deref(), now);
     if let Some(click_id) = click_id {
@@ -127,6 +120,16 @@ pub async fn follow(
         .finish()
 }
 
+/// The answer when the link could not be read: Postgres away is worth trying again, a
+/// stored link that does not decode (a destination that is no web URL) is not.
+fn lookup_failed(e: &StorageError) -> HttpResponse {
+    if e.undecodable() {
+        return ApiError::internal(e).error_response();
+    }
+    tracing::error!(error = %e, "link lookup failed");
+    ApiError::unavailable("link_lookup_failed", "try again shortly").error_response()
+}
+
 /// Disabled, expired or exhausted: the fallback URL if there is one, else 410.
 fn gone(link: &Link) -> HttpResponse {
     match &link.fallback_url {
@@ -153,15 +156,15 @@ fn location(
     ip: Option<IpAddr>,
     user_agent: Option<&str>,
     click_id: Option<&str>,
-) -> Option<String> {
+) -> String {
     let link = &cached.link;
     let rule = matching_rule(state, link, ip, user_agent);
     let (destination, prepared) = match rule {
         Some(index) => (
-            link.rules.0[index].destination.as_str(),
-            cached.rule_destinations.get(index).and_then(Option::as_ref),
+            &link.rules.0[index].destination,
+            cached.rule_destinations.get(index),
         ),
-        None => (link.destination.as_str(), cached.destination.as_ref()),
+        None => (&link.destination, Some(&cached.destination)),
     };
     let param = &state.settings.click_id_param;
     let forwarded = link
@@ -169,8 +172,8 @@ fn location(
         .then(|| req.query_string())
         .filter(|q| !q.is_empty());
     match (forwarded, prepared, click_id) {
-        (None, Some(prepared), Some(id)) => Some(prepared.with_click(param, id)),
-        (None, Some(prepared), None) => Some(prepared.without_click()),
+        (None, Some(prepared), Some(id)) => prepared.with_click(param, id),
+        (None, Some(prepared), None) => prepared.without_click(),
         _ => destination::build(destination, &link.utm.0, forwarded, param, click_id),
     }
 }

@@ -27,17 +27,13 @@ pub async fn image(
         Some(fresh) => Ok(fresh),
         None => match state.misses.refuse_lookup(&req) {
             Some(limited) => return limited.error_response(),
-            None => state.links.get(slug.as_str()).await,
+            None => state.links.get(&slug).await,
         },
     };
     match found {
         Ok(Some(_)) => {}
         Ok(None) => return state.misses.not_found(&req, "link"),
-        Err(e) => {
-            tracing::error!(error = %e, "link lookup failed");
-            return ApiError::unavailable("link_lookup_failed", "try again shortly")
-                .error_response();
-        }
+        Err(e) => return super::lookup_failed(&e),
     }
     let target = format!("{}?qr=1", state.settings.short_url(slug.as_str()));
     let Ok(code) = QrCode::with_error_correction_level(target.as_bytes(), EcLevel::M) else {

@@ -160,7 +160,7 @@ pub async fn campaign_report(
     query: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let card = scorecard(&state, &path, &query).await?;
-    let metric = report::goal_metric(&card.campaign.goal);
+    let metric = report::goal_metric(card.campaign.goal);
     let value = card.totals.metric(metric);
     let goal = json!({
         "goal": card.campaign.goal,
@@ -230,7 +230,7 @@ pub async fn influencer_report(
     let percent = query.underperforming_percent(state.settings.underperforming_percent)?;
     let card = scorecard(&state, &path, &query).await?;
     let threshold = f64::from(percent) / 100.0;
-    let metric = report::goal_metric(&card.campaign.goal);
+    let metric = report::goal_metric(card.campaign.goal);
 
     let values: Vec<Option<f64>> = card
         .influencers
