@@ -362,3 +362,25 @@ fn the_readme_layout_names_every_module() {
         "modules missing from the README's Layout: {missing:?}"
     );
 }
+
+/// SQL is spoken in `storage` alone: a query anywhere else would be a table's rules kept
+/// in a second place (the redeemer once called `redeem_codes` itself, the readiness probe
+/// sent its own `SELECT 1`).
+#[test]
+fn only_storage_sends_sql() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let speaking: Vec<String> = files
+        .iter()
+        .filter(|file| !file.starts_with(src.join("storage")))
+        .filter(|file| {
+            let code = shipped_code(&fs::read_to_string(file).expect("readable source"));
+            ["sqlx::query", "query_as(", "query_scalar(", ".execute("]
+                .iter()
+                .any(|call| code.contains(call))
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(speaking.is_empty(), "SQL outside src/storage: {speaking:?}");
+}

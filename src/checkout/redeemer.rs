@@ -1,101 +1,24 @@
-//! Deciding concurrent redemptions together: one `redeem_codes` call, one transaction and
-//! one commit (one WAL flush) for everything that arrived while the previous batch was in
-//! flight. A popular code's counter is a single row every checkout must update; decided one
-//! redemption per commit, its throughput is bounded by how fast Postgres can flush, so the
-//! batch is the unit of work instead. Like the click producer, an idle service adds no
+//! Deciding concurrent redemptions together: one `redeem_codes` call
+//! ([`crate::storage::redemptions::take_slots`]), one transaction and one commit (one WAL
+//! flush) for everything that arrived while the previous batch was in flight. A popular
+//! code's counter is a single row every checkout must update; decided one redemption per
+//! commit, its throughput is bounded by how fast Postgres can flush, so the batch is the
+//! unit of work instead. Like the click producer, an idle service adds no
 //! waiting: a lone request is a batch of one.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+pub use crate::storage::redemptions::{BatchItem, Decided};
 use crate::{
-    domain::{click_id::ClickId, code::PromoCode, money::Currency},
     pipeline::events,
-    storage::{
-        conversions::{self, NewConversion},
-        redemptions::RedemptionRow,
-        StorageError,
-    },
+    storage::{conversions, redemptions, StorageError},
 };
 
 const MAX_BATCH: usize = 128;
 const QUEUE: usize = 16_384;
-
-/// One redemption as `redeem_codes()` reads it (field names are its item keys).
-#[derive(Debug, Clone, Serialize)]
-pub struct Item {
-    pub code_id: i64,
-    pub code: PromoCode,
-    pub campaign_id: i64,
-    pub influencer_id: i64,
-    pub order_id: String,
-    pub customer_ref: Option<String>,
-    pub click_id: Option<ClickId>,
-    pub subtotal_minor: i64,
-    pub discount_minor: i64,
-    pub currency: Currency,
-    pub hold_until: Option<DateTime<Utc>>,
-    pub request_hash: String,
-    pub max_per_customer: Option<i64>,
-    pub occurred_at: DateTime<Utc>,
-    /// The conversion a redemption that commits at once creates.
-    #[serde(skip)]
-    pub conversion: Option<NewConversion>,
-    /// Given by the batch: the id that conversion is inserted with, and its finished event.
-    pub conversion_id: Option<i64>,
-    pub event: Option<String>,
-}
-
-impl Item {
-    /// The item for a redemption as it will be stored (its id not known yet).
-    pub fn of(
-        row: &RedemptionRow,
-        max_per_customer: Option<i64>,
-        conversion: Option<NewConversion>,
-    ) -> Self {
-        Item {
-            code_id: row.code_id,
-            code: row.code.clone(),
-            campaign_id: row.campaign_id,
-            influencer_id: row.influencer_id,
-            order_id: row.order_id.clone(),
-            customer_ref: row.customer_ref.clone(),
-            click_id: row.click_id.clone(),
-            subtotal_minor: row.subtotal_minor,
-            discount_minor: row.discount_minor,
-            currency: row.currency,
-            hold_until: row.hold_expires_at,
-            request_hash: row.request_hash.clone(),
-            max_per_customer,
-            occurred_at: row.created_at,
-            conversion,
-            conversion_id: None,
-            event: None,
-        }
-    }
-}
-
-/// What the database decided for one item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decided {
-    Created {
-        id: i64,
-        created_at: DateTime<Utc>,
-    },
-    /// The order already has a redemption (`id`).
-    Duplicate {
-        id: i64,
-    },
-    CustomerLimitReached,
-    UsageLimitReached,
-    /// Disabled since the caller read its terms (from a cache, or before a change made in
-    /// the database directly).
-    CodeInactive,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -106,7 +29,7 @@ pub enum BatchError {
 }
 
 struct Job {
-    item: Item,
+    item: BatchItem,
     done: oneshot::Sender<Result<Decided, String>>,
 }
 
@@ -126,7 +49,7 @@ impl Redeemer {
         Redeemer { sender }
     }
 
-    pub async fn decide(&self, item: Item) -> Result<Decided, BatchError> {
+    pub async fn decide(&self, item: BatchItem) -> Result<Decided, BatchError> {
         let (done, verdict) = oneshot::channel();
         self.sender
             .try_send(Job { item, done })
@@ -171,15 +94,6 @@ async fn decide_batches(db: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
     }
 }
 
-/// One row of `redeem_codes()`.
-#[derive(sqlx::FromRow)]
-struct Outcome {
-    idx: i32,
-    outcome: String,
-    redemption_id: Option<i64>,
-    created_at: Option<DateTime<Utc>>,
-}
-
 /// Gives each conversion to create its id and event: the event is finished in Rust, and the
 /// database function only stores it.
 async fn name_conversions(db: &PgPool, batch: &mut [Job]) -> Result<(), StorageError> {
@@ -206,47 +120,6 @@ async fn name_conversions(db: &PgPool, batch: &mut [Job]) -> Result<(), StorageE
 
 async fn decide(db: &PgPool, batch: &mut [Job]) -> Result<Vec<Decided>, StorageError> {
     name_conversions(db, batch).await?;
-    let items: Vec<&Item> = batch.iter().map(|job| &job.item).collect();
-    let rows: Vec<Outcome> = sqlx::query_as(
-        "SELECT idx, outcome, redemption_id, created_at FROM redeem_codes($1) ORDER BY idx",
-    )
-    .bind(sqlx::types::Json(&items))
-    .fetch_all(db)
-    .await?;
-    let mut decisions = Vec::with_capacity(batch.len());
-    for (expected, row) in rows.into_iter().enumerate() {
-        let Outcome {
-            idx,
-            outcome,
-            redemption_id: id,
-            created_at,
-        } = row;
-        let decided = match (outcome.as_str(), id, created_at) {
-            _ if idx as usize != expected => None,
-            ("created", Some(id), Some(created_at)) => Some(Decided::Created { id, created_at }),
-            ("duplicate", Some(id), _) => Some(Decided::Duplicate { id }),
-            ("customer_limit_reached", _, _) => Some(Decided::CustomerLimitReached),
-            ("usage_limit_reached", _, _) => Some(Decided::UsageLimitReached),
-            ("code_inactive", _, _) => Some(Decided::CodeInactive),
-            _ => None,
-        };
-        let Some(decided) = decided else {
-            return Err(StorageError::Refused {
-                code: "unexpected_outcome",
-                message: format!("redeem_codes answered {outcome:?} for item {idx}"),
-            });
-        };
-        decisions.push(decided);
-    }
-    if decisions.len() != batch.len() {
-        return Err(StorageError::Refused {
-            code: "unexpected_outcome",
-            message: format!(
-                "redeem_codes decided {} of {} items",
-                decisions.len(),
-                batch.len()
-            ),
-        });
-    }
-    Ok(decisions)
+    let items: Vec<&BatchItem> = batch.iter().map(|job| &job.item).collect();
+    redemptions::take_slots(db, &items).await
 }

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 
 use super::{
     conversions as converting,
-    redeemer::{BatchError, Decided, Item, Redeemer},
+    redeemer::{BatchError, BatchItem, Decided, Redeemer},
 };
 use crate::{
     cache::code_terms::CodeTermsCache,
@@ -113,7 +113,7 @@ pub async fn redeem(
         created_at: now,
         updated_at: now,
     };
-    let item = Item::of(
+    let item = BatchItem::of(
         &row,
         code.max_per_customer,
         // Only its event is built from this: `redeem_codes` inserts the conversion itself,

@@ -42,8 +42,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn postgres_ok(state: &AppState) -> bool {
-    let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db);
-    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(1)))
+    let probe = crate::storage::answers(&state.db);
+    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(true))
 }
 
 /// Over the process's shared connection: a probe every few seconds from each load

@@ -171,6 +171,14 @@ pub async fn acquire(db: &PgPool) -> Result<PoolConnection<Postgres>, StorageErr
     Ok(db.acquire().await?)
 }
 
+/// Whether Postgres answers a query now (the readiness probe's question).
+pub async fn answers(db: &PgPool) -> bool {
+    matches!(
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db).await,
+        Ok(1)
+    )
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }

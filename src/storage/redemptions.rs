@@ -2,8 +2,8 @@
 //! back a code's usage slots, expiring holds.
 //!
 //! Taking a slot is the database function `redeem_codes` (migrations 6, 14 and 16), called
-//! by [`crate::checkout::redeemer`] for a whole batch: see [`crate::checkout::redemptions`]
-//! for the flow. Every function here changes a slot and its counters under the lock of the
+//! by [`take_slots`] for a whole batch the checkout's redeemer gathered: see
+//! `checkout::redemptions` for the flow. Every function here changes a slot and its counters under the lock of the
 //! row it changes; nothing is read and then written outside that lock.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{StorageError, Tx};
+use super::{conversions::NewConversion, StorageError, Tx};
 use crate::{
     domain::{
         checkout::{RedemptionStatus, Terms},
@@ -265,4 +265,134 @@ pub async fn expire_holds(db: &PgPool) -> Result<u64, StorageError> {
             return Ok(total);
         }
     }
+}
+
+/// One redemption of a batch, as `redeem_codes()` reads it (field names are its item keys).
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchItem {
+    pub code_id: i64,
+    pub code: PromoCode,
+    pub campaign_id: i64,
+    pub influencer_id: i64,
+    pub order_id: String,
+    pub customer_ref: Option<String>,
+    pub click_id: Option<ClickId>,
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub currency: Currency,
+    pub hold_until: Option<DateTime<Utc>>,
+    pub request_hash: String,
+    pub max_per_customer: Option<i64>,
+    pub occurred_at: DateTime<Utc>,
+    /// The conversion a redemption that commits at once creates.
+    #[serde(skip)]
+    pub conversion: Option<NewConversion>,
+    /// Given by the batch: the id that conversion is inserted with, and its finished event.
+    pub conversion_id: Option<i64>,
+    pub event: Option<String>,
+}
+
+impl BatchItem {
+    /// The item for a redemption as it will be stored (its id not known yet).
+    pub fn of(
+        row: &RedemptionRow,
+        max_per_customer: Option<i64>,
+        conversion: Option<NewConversion>,
+    ) -> Self {
+        BatchItem {
+            code_id: row.code_id,
+            code: row.code.clone(),
+            campaign_id: row.campaign_id,
+            influencer_id: row.influencer_id,
+            order_id: row.order_id.clone(),
+            customer_ref: row.customer_ref.clone(),
+            click_id: row.click_id.clone(),
+            subtotal_minor: row.subtotal_minor,
+            discount_minor: row.discount_minor,
+            currency: row.currency,
+            hold_until: row.hold_expires_at,
+            request_hash: row.request_hash.clone(),
+            max_per_customer,
+            occurred_at: row.created_at,
+            conversion,
+            conversion_id: None,
+            event: None,
+        }
+    }
+}
+
+/// What `redeem_codes()` decided for one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    Created {
+        id: i64,
+        created_at: DateTime<Utc>,
+    },
+    /// The order already has a redemption (`id`).
+    Duplicate {
+        id: i64,
+    },
+    CustomerLimitReached,
+    UsageLimitReached,
+    /// Disabled since the caller read its terms (from a cache, or before a change made in
+    /// the database directly).
+    CodeInactive,
+}
+
+/// One row of `redeem_codes()`.
+#[derive(sqlx::FromRow)]
+struct Outcome {
+    idx: i32,
+    outcome: String,
+    redemption_id: Option<i64>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+/// Takes the slots of a batch of redemptions in one statement and one transaction: each
+/// item is decided under its code row's lock, in the batch's order, and a redemption that
+/// commits at once is inserted with its conversion and that conversion's finished event.
+/// An answer that does not match the batch item for item is an error, never a guess.
+pub async fn take_slots(db: &PgPool, items: &[&BatchItem]) -> Result<Vec<Decided>, StorageError> {
+    let rows: Vec<Outcome> = sqlx::query_as(
+        "SELECT idx, outcome, redemption_id, created_at FROM redeem_codes($1) ORDER BY idx",
+    )
+    .bind(sqlx::types::Json(&items))
+    .fetch_all(db)
+    .await?;
+    let mut decisions = Vec::with_capacity(items.len());
+    for (expected, row) in rows.into_iter().enumerate() {
+        let Outcome {
+            idx,
+            outcome,
+            redemption_id: id,
+            created_at,
+        } = row;
+        let decided = match (outcome.as_str(), id, created_at) {
+            _ if idx as usize != expected => None,
+            ("created", Some(id), Some(created_at)) => Some(Decided::Created { id, created_at }),
+            ("duplicate", Some(id), _) => Some(Decided::Duplicate { id }),
+            ("customer_limit_reached", _, _) => Some(Decided::CustomerLimitReached),
+            ("usage_limit_reached", _, _) => Some(Decided::UsageLimitReached),
+            ("code_inactive", _, _) => Some(Decided::CodeInactive),
+            _ => None,
+        };
+        let Some(decided) = decided else {
+            return Err(StorageError::Refused {
+                code: "unexpected_outcome",
+                message: format!("redeem_codes answered {outcome:?} for item {idx}"),
+            });
+        };
+        decisions.push(decided);
+    }
+    if decisions.len() != items.len() {
+        return Err(StorageError::Refused {
+            code: "unexpected_outcome",
+            message: format!(
+                "redeem_codes decided {} of {} items",
+                decisions.len(),
+                items.len()
+            ),
+        });
+    }
+    Ok(decisions)
 }
