@@ -33,6 +33,7 @@ const MAX_SECRET_LEN: usize = 200;
     serde::Deserialize,
     clap::ValueEnum,
     sqlx::Type,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]

@@ -40,6 +40,8 @@ enum Command {
     Run,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print the OpenAPI 3.1 description of the HTTP API (as `GET /openapi.json` serves it).
+    Openapi,
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -60,6 +62,11 @@ enum KeysCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The description needs no settings: it is the same for every deployment.
+    if matches!(cli.command, Command::Openapi) {
+        println!("{}", crate::http::openapi::json());
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -118,6 +125,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             worker.await.context("worker task")??;
             served?;
         }
+        Command::Openapi => println!("{}", crate::http::openapi::json()),
         Command::Migrate => {
             let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;

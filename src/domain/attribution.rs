@@ -21,7 +21,9 @@ pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 /// Which wins when a conversion has both a code and a click in the window: a campaign's
 /// `attribution_priority`. Stored as its wire name; a stored value that is neither does not
 /// decode (it used to be read as `code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Priority {
@@ -57,7 +59,7 @@ pub struct ClickOwner {
 }
 
 /// How a credited conversion was attributed: a conversion's `via`, stored as its wire name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Via {
@@ -76,7 +78,7 @@ impl Via {
 
 /// Whether a conversion was credited, and if not why: a conversion's `status`, stored as
 /// its wire name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum ConversionStatus {
@@ -101,7 +103,7 @@ impl ConversionStatus {
 /// Which rule decided (the `rule` column of the table above), in words a manager can
 /// check: a conversion's `rule`, stored as its wire name. `redemption` is a committed
 /// redemption's own conversion, credited via its code (written by `redeem_codes` too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum AttributionRule {

@@ -12,7 +12,7 @@ use super::{discount::DiscountKind, money::Currency};
 
 /// Where a redemption is in its life: a hold (`reserved`) ends committed, released or
 /// expired; a committed one can still be cancelled. Stored as its wire name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum RedemptionStatus {

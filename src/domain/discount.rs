@@ -7,7 +7,9 @@ use super::{money::MAX_AMOUNT_MINOR, Invalid};
 
 /// Stored as its wire name in `text` columns; a stored value that is none of them does not
 /// decode (an error, never a guess).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum DiscountKind {

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Whether an enrollment's flat fee is paid once for the campaign or for every post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum FlatFeeBasis {

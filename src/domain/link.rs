@@ -7,7 +7,7 @@ use super::{text, url::WebUrl, Invalid};
 pub const MAX_RULES: usize = 32;
 
 /// UTM parameters appended to a link's destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Utm {
     pub source: String,
     pub medium: String,
@@ -19,7 +19,7 @@ pub struct Utm {
 }
 
 /// UTM as a client sends it: any subset; absent values get defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UtmInput {
     pub source: Option<String>,
@@ -67,7 +67,7 @@ impl UtmInput {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Device {
     Ios,
@@ -78,7 +78,7 @@ pub enum Device {
 }
 
 /// "Visitors on `device` in `country` go to `destination`"; the first matching rule wins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<Device>,
@@ -87,7 +87,7 @@ pub struct Rule {
     pub destination: WebUrl,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     pub device: Option<Device>,

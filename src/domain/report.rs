@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{campaign::Goal, kpi::Kpi};
 
 /// Numerators and denominators of one influencer, or of a whole campaign.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Tally {
     /// Non-bot clicks.
     pub clicks: i64,
@@ -89,7 +89,7 @@ pub struct Compensation {
 }
 
 /// Cost by component, in the campaign currency's minor units.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Cost {
     pub flat_fees_minor: i64,
     /// CPC × billable clicks: unique ones not in a burst.
@@ -179,7 +179,7 @@ fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
     (denominator != 0.0).then(|| numerator / denominator)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Kpis {
     pub ctr: Option<f64>,
     pub engagement_rate: Option<f64>,

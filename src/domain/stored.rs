@@ -7,7 +7,8 @@
 //! URL) must not make rows written before it unreadable, and the trimming and case folding
 //! of `parse` are for what clients type, not for what was stored canonical.
 
-/// `sqlx` (`text`, and `text[]` for binds of many) and serde (a string) for `$ty`, which has
+/// `sqlx` (`text`, and `text[]` for binds of many), serde and the API description (a
+/// string) for `$ty`, which has
 /// `as_str()`; `$stored` turns a stored `&str` into the type, `None` when it is not one.
 macro_rules! stored_as_text {
     ($ty:ty, $stored:expr) => {
@@ -52,6 +53,17 @@ macro_rules! stored_as_text {
                 serializer.serialize_str(self.as_str())
             }
         }
+
+        // On the wire a string; its rules are in the request fields that take it.
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {}
     };
 }
 

@@ -98,15 +98,22 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(super) struct Body<'a> {
     error: Detail<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
 struct Detail<'a> {
+    /// A stable, machine-readable reason in snake case; each response lists the codes it
+    /// may carry.
     code: &'a str,
+    /// For people; its wording may change.
     message: &'a str,
+    /// The request field at fault, when there is one (dotted for nested fields).
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }

@@ -3,18 +3,49 @@
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    /// `ok` or `unreachable`.
+    postgres: &'static str,
+    /// `ok` or `unreachable`.
+    redis: &'static str,
+}
+
 /// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Up.", body = Health))
+)]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// The process's counters in the Prometheus text format, and the ingest lag read now.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain", body = String))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let lag = super::ingest_lag::seconds(&state, chrono::Utc::now()).await;
     state
@@ -27,13 +58,27 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Postgres and Redis both answer; otherwise 503 naming which one does not.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Postgres and Redis answer.", body = Readiness),
+        (status = 503, description = "Postgres or Redis does not answer; the body says which.", body = Readiness),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (postgres, redis) = tokio::join!(postgres_ok(&state), redis_ok(&state));
-    let body = json!({
-        "status": if postgres && redis { "ready" } else { "not_ready" },
-        "postgres": if postgres { "ok" } else { "unreachable" },
-        "redis": if redis { "ok" } else { "unreachable" },
-    });
+    let state_of = |ok: bool| if ok { "ok" } else { "unreachable" };
+    let body = Readiness {
+        status: if postgres && redis {
+            "ready"
+        } else {
+            "not_ready"
+        },
+        postgres: state_of(postgres),
+        redis: state_of(redis),
+    };
     if postgres && redis {
         HttpResponse::Ok().json(body)
     } else {

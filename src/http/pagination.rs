@@ -3,6 +3,7 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{
     error::ApiError,
@@ -14,10 +15,14 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
 /// The query string of a plain list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Rows per page, 1 to 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -28,12 +33,18 @@ impl PageQuery {
 }
 
 /// The query string of a list of a campaign's or an influencer's children.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ChildrenQuery {
+    /// Only this campaign's.
     campaign_id: Option<String>,
+    /// Only this influencer's.
     influencer_id: Option<String>,
+    /// Rows per page, 1 to 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 

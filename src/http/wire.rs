@@ -43,8 +43,10 @@ pub fn filter_id(raw: Option<&str>) -> Option<i64> {
     raw.map(|r| r.trim().parse().unwrap_or(0))
 }
 
-#[derive(Serialize)]
+/// A page of a list.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct List<T> {
     pub data: Vec<T>,
+    /// The `cursor` of the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }

@@ -19,9 +19,10 @@ use crate::{
 
 /// A campaign as stored and as sent: `status` is derived from the dates unless a manager
 /// set it explicitly (`status_override`).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Campaign {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub name: String,
     pub slug: CampaignSlug,

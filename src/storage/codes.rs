@@ -14,14 +14,17 @@ use crate::{
     ids::id_string,
 };
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PromoCodeRow {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub code: PromoCode,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub campaign_id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub influencer_id: i64,
     pub discount_kind: DiscountKind,
     pub discount_value: i64,

@@ -42,9 +42,10 @@ impl ConversionEventType {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConversionRow {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub order_id: String,
     pub kind: String,
@@ -55,10 +56,13 @@ pub struct ConversionRow {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub status: ConversionStatus,
     #[serde(serialize_with = "opt_id_string")]
+    #[schema(value_type = Option<String>)]
     pub campaign_id: Option<i64>,
     #[serde(serialize_with = "opt_id_string")]
+    #[schema(value_type = Option<String>)]
     pub influencer_id: Option<i64>,
     #[serde(serialize_with = "opt_id_string")]
+    #[schema(value_type = Option<String>)]
     pub link_id: Option<i64>,
     pub via: Option<Via>,
     pub rule: AttributionRule,

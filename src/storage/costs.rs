@@ -10,13 +10,16 @@ use crate::{
     ids::{id_string, opt_id_string},
 };
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CostLine {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub campaign_id: i64,
     #[serde(serialize_with = "opt_id_string")]
+    #[schema(value_type = Option<String>)]
     pub influencer_id: Option<i64>,
     pub kind: CostKind,
     pub amount_minor: i64,

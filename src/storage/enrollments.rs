@@ -10,13 +10,16 @@ use crate::{
     ids::id_string,
 };
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Enrollment {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub campaign_id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub influencer_id: i64,
     pub flat_fee_minor: i64,
     pub flat_fee_basis: FlatFeeBasis,

@@ -8,9 +8,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::{PageRequest, RowLock, StorageError};
 use crate::{domain::slug::Handle, ids::id_string};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Influencer {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub handle: Handle,
     pub display_name: String,

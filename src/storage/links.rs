@@ -17,20 +17,25 @@ use crate::{
     ids::id_string,
 };
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Link {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub slug: LinkSlug,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub campaign_id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub influencer_id: i64,
     pub destination: WebUrl,
+    #[schema(value_type = Utm)]
     pub utm: Json<Utm>,
     pub expires_at: Option<DateTime<Utc>>,
     pub max_clicks: Option<i64>,
     pub fallback_url: Option<WebUrl>,
+    #[schema(value_type = Vec<Rule>)]
     pub rules: Json<Vec<Rule>>,
     pub forward_query: bool,
     pub enabled: bool,

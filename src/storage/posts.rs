@@ -11,13 +11,16 @@ use crate::{
     ids::id_string,
 };
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Post {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub campaign_id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub influencer_id: i64,
     pub platform: Option<String>,
     pub url: Option<WebUrl>,
@@ -34,11 +37,13 @@ pub struct NewPost {
     pub published_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Snapshot {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub post_id: i64,
     pub impressions: Option<i64>,
     pub reach: Option<i64>,

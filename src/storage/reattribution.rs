@@ -47,7 +47,7 @@ pub type EventOf = fn(&Moved) -> String;
 
 const BATCH: i64 = 500;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     /// Conversions decided again.
     pub examined: u64,

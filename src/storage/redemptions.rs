@@ -24,16 +24,19 @@ use crate::{
     ids::id_string,
 };
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RedemptionRow {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub code: PromoCode,
     #[serde(skip)]
     pub code_id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub campaign_id: i64,
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     pub influencer_id: i64,
     pub order_id: String,
     pub customer_ref: Option<String>,

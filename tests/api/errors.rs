@@ -65,3 +65,30 @@ async fn a_body_without_a_json_content_type_is_still_read_as_json() {
         .unwrap();
     assert_eq!(response.status(), 201);
 }
+
+/// serde reads a struct from an array too: `[null, null]` was a PATCH of an influencer's
+/// handle and display name to nothing, answered 200.
+#[tokio::test]
+async fn a_body_that_is_no_json_object_is_400_and_changes_nothing() {
+    let app = spawn_app().await;
+    let id = app.influencer("arrays").await;
+    let before = app.get(&format!("/v1/influencers/{id}")).await;
+    for body in [r#"[null, null]"#, r#"["x", "y"]"#, "null", "7", r#""x""#] {
+        let response = app
+            .raw(Method::PATCH, &format!("/v1/influencers/{id}"), body)
+            .await;
+        assert_eq!(response.status(), 400, "{body}");
+        let reply: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(reply["error"]["code"], "invalid_body", "{body}");
+        let response = app.raw(Method::POST, "/v1/campaigns", body).await;
+        assert_eq!(response.status(), 400, "POST {body}");
+    }
+    let response = app
+        .raw(Method::POST, "/v1/conversions/no-such-order/refunds", "[1]")
+        .await;
+    assert_eq!(response.status(), 400, "refund [1]");
+    assert_eq!(
+        app.get(&format!("/v1/influencers/{id}")).await.body,
+        before.body
+    );
+}

@@ -18,6 +18,7 @@ mod hostile_input;
 mod influencers;
 mod invariants;
 mod links;
+mod openapi;
 mod outage;
 mod postgres_outage;
 mod posts_and_costs;

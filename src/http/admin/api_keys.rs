@@ -7,16 +7,23 @@ use serde::{Deserialize, Serialize};
 use crate::{
     auth::{self, Scope},
     domain::text,
-    http::{auth::Admin, error::ApiError, pagination, wire::path_id},
+    http::json::Json,
+    http::{
+        auth::Admin,
+        error::ApiError,
+        pagination::{self, PageQuery},
+        wire::{path_id, List},
+    },
     ids::id_string,
     pipeline::changes,
     state::AppState,
     storage::api_keys::{self, ApiKeyRow},
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     #[serde(serialize_with = "id_string")]
+    #[schema(value_type = String)]
     id: i64,
     name: String,
     scope: Scope,
@@ -40,24 +47,36 @@ impl From<ApiKeyRow> for ApiKeyView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct CreatedKey {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedKey {
     #[serde(flatten)]
     view: ApiKeyView,
+    /// The secret: shown in this response only.
     key: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(min_length = 1)]
     name: String,
     scope: Scope,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key, with its secret.", body = CreatedKey),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CreateKey>,
+    body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let name = text::bounded("name", &body.name, 100)?;
     let secret = auth::generate_secret();
@@ -68,6 +87,16 @@ pub async fn create(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of keys (never their secrets).", body = List<ApiKeyView>),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
@@ -83,6 +112,16 @@ pub async fn list(
 }
 
 /// Revokes at once: the next request with the key is a 401.
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    params(("id" = String, Path, description = "The API key's id.")),
+    responses(
+        (status = 200, description = "The key, revoked.", body = ApiKeyView),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn revoke(
     _: Admin,
     state: web::Data<AppState>,

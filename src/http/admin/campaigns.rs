@@ -4,8 +4,9 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
+use utoipa::ToSchema;
 
 use super::patch::{self, Patchable, Patched};
 use crate::{
@@ -16,56 +17,86 @@ use crate::{
         slug::CampaignSlug,
         text, time, Invalid,
     },
+    http::json::Json,
     http::{
         auth::Admin,
-        error::ApiError,
-        pagination,
-        wire::{nullable, path_id},
+        error::{ApiError, Body as ErrorBody},
+        pagination::{self, PageQuery},
+        wire::{nullable, path_id, List},
     },
     state::AppState,
     storage::{
         campaigns::{self, Campaign, CampaignFields},
+        reattribution::Outcome,
         StorageError,
     },
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1)]
     name: String,
+    /// 1 to 64 letters, digits, `-` and `_`, starting with a letter or digit; stored
+    /// lower-case. The default `utm_campaign` of its links.
+    #[schema(min_length = 1)]
     slug: String,
+    /// ISO 4217 code, e.g. `EUR`.
+    #[schema(min_length = 1)]
     currency: String,
+    /// RFC 3339; default now.
+    #[schema(min_length = 1)]
     starts_at: Option<String>,
+    /// RFC 3339, after `starts_at`.
+    #[schema(min_length = 1)]
     ends_at: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     budget_minor: Option<i64>,
+    /// Default `conversions`.
     goal: Option<Goal>,
+    #[schema(minimum = 0)]
     goal_target: Option<f64>,
+    /// Default 30.
+    #[schema(minimum = 1, maximum = 365)]
     attribution_window_days: Option<i64>,
+    #[schema(minimum = 0, maximum = 10_000)]
     margin_bps: Option<i64>,
+    /// Default `code`.
     attribution_priority: Option<Priority>,
+    /// Set only to override the status the dates give.
     status: Option<CampaignStatus>,
 }
 
 /// Every field but `currency`, which money already recorded in it depends on.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchCampaign {
+    #[schema(min_length = 1)]
     name: Option<String>,
+    #[schema(min_length = 1)]
     slug: Option<String>,
+    #[schema(min_length = 1)]
     starts_at: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1)]
     ends_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     budget_minor: Option<Option<i64>>,
     goal: Option<Goal>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<f64>, minimum = 0)]
     goal_target: Option<Option<f64>>,
+    #[schema(minimum = 1, maximum = 365)]
     attribution_window_days: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 10_000)]
     margin_bps: Option<Option<i64>>,
     attribution_priority: Option<Priority>,
     /// `null` returns the status to following the dates.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<CampaignStatus>)]
     status: Option<Option<CampaignStatus>>,
 }
 
@@ -168,16 +199,38 @@ impl PatchCampaign {
     }
 }
 
+/// Create a campaign.
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns",
+    tag = "campaigns",
+    request_body = CreateCampaign,
+    responses(
+        (status = 201, description = "The campaign.", body = Campaign),
+        (status = 409, description = "A campaign has this slug (`slug_taken`).", body = ErrorBody),
+        (status = 422, description = "`ends_at` is not after `starts_at` (`ends_before_starts`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CreateCampaign>,
+    body: Json<CreateCampaign>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = body.into_inner().validate()?;
     let campaign = campaigns::insert(&state.db, &fields).await?;
     Ok(HttpResponse::Created().json(campaign))
 }
 
+/// Read a campaign.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{id}",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id.")),
+    responses((status = 200, description = "The campaign.", body = Campaign)),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn get(
     _: Admin,
     state: web::Data<AppState>,
@@ -187,11 +240,25 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(campaign))
 }
 
+/// Change a campaign: the fields given, `null` clears a nullable one. Its currency stays.
+#[utoipa::path(
+    patch,
+    path = "/v1/campaigns/{id}",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id.")),
+    request_body = PatchCampaign,
+    responses(
+        (status = 200, description = "The campaign as changed.", body = Campaign),
+        (status = 409, description = "A campaign has this slug (`slug_taken`).", body = ErrorBody),
+        (status = 422, description = "The campaign would end before it starts (`ends_before_starts`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn patch(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<PatchCampaign>,
+    body: Json<PatchCampaign>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "campaign")?;
     let Patched { after, .. } =
@@ -220,6 +287,15 @@ impl Patchable for Campaign {
     }
 }
 
+/// List campaigns, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns",
+    tag = "campaigns",
+    params(PageQuery),
+    responses((status = 200, description = "A page of campaigns.", body = List<Campaign>)),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
@@ -240,6 +316,14 @@ pub async fn find(state: &AppState, raw_id: &str) -> Result<Campaign, ApiError> 
 
 /// `POST /v1/campaigns/{id}/reattribute`: decides the campaign's conversions again under
 /// its current window and priority (see `storage::reattribution`).
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns/{id}/reattribute",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id.")),
+    responses((status = 200, description = "What was decided again.", body = Reattributed)),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn reattribute(
     _: Admin,
     state: web::Data<AppState>,
@@ -247,10 +331,16 @@ pub async fn reattribute(
 ) -> Result<HttpResponse, ApiError> {
     let campaign = find(&state, &id).await?;
     let outcome = crate::attribution::reattribute(&state.db, campaign.id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "campaign_id": campaign.id.to_string(),
-        "examined": outcome.examined,
-        "moved": outcome.moved,
-        "kept_for_currency": outcome.kept_for_currency,
-    })))
+    Ok(HttpResponse::Ok().json(Reattributed {
+        campaign_id: campaign.id.to_string(),
+        outcome,
+    }))
+}
+
+/// The answer of `POST /v1/campaigns/{id}/reattribute`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reattributed {
+    campaign_id: String,
+    #[serde(flatten)]
+    outcome: Outcome,
 }

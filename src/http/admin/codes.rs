@@ -11,11 +11,12 @@ use crate::{
         discount::{self, DiscountKind},
         money, time, Invalid,
     },
+    http::json::Json,
     http::{
         auth::Admin,
-        error::ApiError,
-        pagination,
-        wire::{nullable, reference_id},
+        error::{ApiError, Body as ErrorBody},
+        pagination::{self, ChildrenQuery},
+        wire::{nullable, reference_id, List},
     },
     pipeline::changes,
     state::AppState,
@@ -30,40 +31,57 @@ pub const MAX_GENERATE_COUNT: i64 = 10_000;
 
 /// The body of both `POST /v1/codes` (with `code`) and `POST /v1/codes/generate` (with
 /// `count`, `prefix`, `length`): one struct, so unknown fields are refused in both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
+    /// Required by `POST /v1/codes` (letters, digits, `-` and `_`; matched case-insensitively); refused by `POST /v1/codes/generate`.
+    #[schema(min_length = 1)]
     code: Option<String>,
+    /// `POST /v1/codes/generate` only: 1 to 10 000.
     count: Option<i64>,
+    /// `POST /v1/codes/generate` only: put before the random part (empty: none).
     prefix: Option<String>,
     /// Random characters after the prefix (default 10).
     length: Option<i64>,
+    #[schema(min_length = 1)]
     campaign_id: String,
+    #[schema(min_length = 1)]
     influencer_id: String,
     discount_kind: DiscountKind,
+    /// Basis points for `percent` (1 to 10 000), minor units for `fixed` (at least 1), ignored for `free_shipping`.
     discount_value: Option<i64>,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     max_redemptions: Option<i64>,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     max_per_customer: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     min_subtotal_minor: Option<i64>,
+    #[schema(min_length = 1)]
     starts_at: Option<String>,
+    #[schema(min_length = 1)]
     ends_at: Option<String>,
     enabled: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchCode {
     discount_kind: Option<DiscountKind>,
     discount_value: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     max_redemptions: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     max_per_customer: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     min_subtotal_minor: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1)]
     starts_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1)]
     ends_at: Option<Option<String>>,
     enabled: Option<bool>,
 }
@@ -166,10 +184,22 @@ impl PatchCode {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/codes",
+    tag = "codes",
+    request_body = CodeRequest,
+    responses(
+        (status = 201, description = "The promo code.", body = PromoCodeRow),
+        (status = 409, description = "This code exists (`code_taken`).", body = ErrorBody),
+        (status = 422, description = "A reference names nothing or the influencer is not enrolled (`campaign_not_found`, `influencer_not_found`, `not_enrolled`), or `ends_at` is not after `starts_at` (`ends_before_starts`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CodeRequest>,
+    body: Json<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(field) = body.generation_field() {
         return Err(ApiError::bad_request(
@@ -188,17 +218,30 @@ pub async fn create(
     Ok(HttpResponse::Created().json(row))
 }
 
-#[derive(Debug, Serialize)]
-struct Generated {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = GeneratedCodes)]
+pub struct Generated {
     count: usize,
     codes: Vec<PromoCode>,
 }
 
 /// Up to 10 000 unguessable codes in one transaction: all of them or none.
+#[utoipa::path(
+    post,
+    path = "/v1/codes/generate",
+    tag = "codes",
+    request_body = CodeRequest,
+    responses(
+        (status = 201, description = "The codes made, all or none.", body = Generated),
+        (status = 409, description = "Not enough unused codes of this prefix and length (`code_space_exhausted`).", body = ErrorBody),
+        (status = 422, description = "A reference names nothing or the influencer is not enrolled (`campaign_not_found`, `influencer_not_found`, `not_enrolled`), or `ends_at` is not after `starts_at` (`ends_before_starts`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn generate(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CodeRequest>,
+    body: Json<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if body.code.is_some() {
         return Err(ApiError::bad_request(
@@ -273,6 +316,16 @@ fn code_in_path(raw: &str) -> Result<PromoCode, ApiError> {
     PromoCode::parse(raw).map_err(|_| ApiError::not_found("code"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/codes/{code}",
+    tag = "codes",
+    params(("code" = String, Path, description = "The promo code (case-insensitive).")),
+    responses(
+        (status = 200, description = "The promo code.", body = PromoCodeRow),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn get(
     _: Admin,
     state: web::Data<AppState>,
@@ -285,11 +338,23 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(row))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/codes/{code}",
+    tag = "codes",
+    params(("code" = String, Path, description = "The promo code (case-insensitive).")),
+    request_body = PatchCode,
+    responses(
+        (status = 200, description = "The promo code as changed.", body = PromoCodeRow),
+        (status = 422, description = "`max_redemptions` is below the redemptions made (`limit_below_redemptions`), or `ends_at` is not after `starts_at` (`ends_before_starts`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn patch(
     _: Admin,
     state: web::Data<AppState>,
     code: web::Path<String>,
-    body: web::Json<PatchCode>,
+    body: Json<PatchCode>,
 ) -> Result<HttpResponse, ApiError> {
     let code = code_in_path(&code)?;
     let Patched { after, .. } = patch::run::<PromoCodeRow>(&state.db, &code, |terms, current| {
@@ -329,6 +394,16 @@ impl Patchable for PromoCodeRow {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/codes",
+    tag = "codes",
+    params(ChildrenQuery),
+    responses(
+        (status = 200, description = "A page of promo codes.", body = List<PromoCodeRow>),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,

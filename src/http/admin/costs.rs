@@ -7,26 +7,50 @@ use serde::Deserialize;
 
 use crate::{
     domain::{cost::CostKind, money, text, time},
-    http::{auth::Admin, error::ApiError, pagination, wire::reference_id},
+    http::json::Json,
+    http::{
+        auth::Admin,
+        error::{ApiError, Body as ErrorBody},
+        pagination::{self, ChildrenQuery},
+        wire::{reference_id, List},
+    },
     state::AppState,
-    storage::costs::{self, NewCostLine},
+    storage::costs::{self, CostLine, NewCostLine},
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCost {
+    #[schema(min_length = 1)]
     campaign_id: String,
+    /// Absent: a campaign-wide cost.
+    #[schema(min_length = 1)]
     influencer_id: Option<String>,
     kind: CostKind,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     amount_minor: i64,
+    #[schema(min_length = 1)]
     description: Option<String>,
+    /// RFC 3339; default now.
+    #[schema(min_length = 1)]
     incurred_at: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/costs",
+    tag = "costs",
+    request_body = CreateCost,
+    responses(
+        (status = 201, description = "The cost line.", body = CostLine),
+        (status = 422, description = "`campaign_id` or `influencer_id` names nothing, or the influencer is not enrolled (`campaign_not_found`, `influencer_not_found`, `not_enrolled`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CreateCost>,
+    body: Json<CreateCost>,
 ) -> Result<HttpResponse, ApiError> {
     let line = NewCostLine {
         campaign_id: reference_id("campaign_id", "campaign_not_found", &body.campaign_id)?,
@@ -51,6 +75,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(row))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/costs",
+    tag = "costs",
+    params(ChildrenQuery),
+    responses(
+        (status = 200, description = "A page of cost lines.", body = List<CostLine>),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,

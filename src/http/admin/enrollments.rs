@@ -14,11 +14,12 @@ use crate::{
         kpi::{self, Kpi},
         money, Invalid,
     },
+    http::json::Json,
     http::{
         auth::Admin,
-        error::ApiError,
-        pagination,
-        wire::{nullable, path_id, reference_id},
+        error::{ApiError, Body as ErrorBody},
+        pagination::{self, PageQuery},
+        wire::{nullable, path_id, reference_id, List},
     },
     state::AppState,
     storage::{
@@ -27,31 +28,44 @@ use crate::{
     },
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEnrollment {
+    #[schema(min_length = 1)]
     influencer_id: String,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     flat_fee_minor: Option<i64>,
     /// Whether the flat fee is paid once for the campaign (default) or for every post.
     flat_fee_basis: Option<FlatFeeBasis>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     cpc_minor: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     cpa_minor: Option<i64>,
+    #[schema(minimum = 0, maximum = 10_000)]
     revenue_share_bps: Option<i64>,
+    /// A KPI a target may be set on (see the `Kpi` schema), with `target_value`.
     target_metric: Option<String>,
+    #[schema(minimum = 0)]
     target_value: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchEnrollment {
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     flat_fee_minor: Option<i64>,
     flat_fee_basis: Option<FlatFeeBasis>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     cpc_minor: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     cpa_minor: Option<i64>,
+    #[schema(minimum = 0, maximum = 10_000)]
     revenue_share_bps: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     target_metric: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<f64>, minimum = 0)]
     target_value: Option<Option<f64>>,
 }
 
@@ -125,11 +139,24 @@ impl PatchEnrollment {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns/{id}/enrollments",
+    tag = "enrollments",
+    params(("id" = String, Path, description = "The campaign's id.")),
+    request_body = CreateEnrollment,
+    responses(
+        (status = 201, description = "The enrollment.", body = Enrollment),
+        (status = 409, description = "The influencer is already enrolled (`already_enrolled`).", body = ErrorBody),
+        (status = 422, description = "`influencer_id` names no influencer (`influencer_not_found`), or a target lacks its metric or value (`incomplete_target`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
     campaign_id: web::Path<String>,
-    body: web::Json<CreateEnrollment>,
+    body: Json<CreateEnrollment>,
 ) -> Result<HttpResponse, ApiError> {
     let campaign = find_campaign(&state, &campaign_id).await?;
     let terms = body.validate()?;
@@ -138,6 +165,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(enrollment))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{id}/enrollments/{influencer_id}",
+    tag = "enrollments",
+    params(("id" = String, Path, description = "The campaign's id."), ("influencer_id" = String, Path, description = "The influencer's id.")),
+    responses(
+        (status = 200, description = "The enrollment.", body = Enrollment),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn get(
     _: Admin,
     state: web::Data<AppState>,
@@ -152,11 +189,23 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(enrollment))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/campaigns/{id}/enrollments/{influencer_id}",
+    tag = "enrollments",
+    params(("id" = String, Path, description = "The campaign's id."), ("influencer_id" = String, Path, description = "The influencer's id.")),
+    request_body = PatchEnrollment,
+    responses(
+        (status = 200, description = "The enrollment as changed.", body = Enrollment),
+        (status = 422, description = "A target lacks its metric or value (`incomplete_target`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn patch(
     _: Admin,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<PatchEnrollment>,
+    body: Json<PatchEnrollment>,
 ) -> Result<HttpResponse, ApiError> {
     let (campaign_id, influencer_id) = path.into_inner();
     let campaign_id = path_id(&campaign_id, "enrollment")?;
@@ -191,6 +240,16 @@ impl Patchable for Enrollment {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{id}/enrollments",
+    tag = "enrollments",
+    params(("id" = String, Path, description = "The campaign's id."), PageQuery),
+    responses(
+        (status = 200, description = "A page of the campaign's enrollments.", body = List<Enrollment>),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,

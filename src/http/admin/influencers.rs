@@ -8,11 +8,12 @@ use sqlx::{Postgres, Transaction};
 use super::patch::{self, Patchable, Patched};
 use crate::{
     domain::{money, slug::Handle, text, Invalid},
+    http::json::Json,
     http::{
         auth::Admin,
-        error::ApiError,
-        pagination,
-        wire::{nullable, path_id},
+        error::{ApiError, Body as ErrorBody},
+        pagination::{self, PageQuery},
+        wire::{nullable, path_id, List},
     },
     state::AppState,
     storage::{
@@ -21,26 +22,38 @@ use crate::{
     },
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInfluencer {
+    /// 1 to 64 letters, digits, `-`, `_` and `.`; a leading `@` is dropped; unique.
+    #[schema(min_length = 1)]
     handle: String,
+    /// Default: the handle.
+    #[schema(min_length = 1)]
     display_name: Option<String>,
+    #[schema(min_length = 1)]
     platform: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     followers: Option<i64>,
+    #[schema(min_length = 1)]
     contact_email: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchInfluencer {
+    #[schema(min_length = 1)]
     handle: Option<String>,
+    #[schema(min_length = 1)]
     display_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1)]
     platform: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000_000_i64)]
     followers: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1)]
     contact_email: Option<Option<String>>,
 }
 
@@ -94,16 +107,37 @@ impl PatchInfluencer {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/influencers",
+    tag = "influencers",
+    request_body = CreateInfluencer,
+    responses(
+        (status = 201, description = "The influencer.", body = Influencer),
+        (status = 409, description = "An influencer has this handle (`handle_taken`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CreateInfluencer>,
+    body: Json<CreateInfluencer>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = body.into_inner().validate()?;
     let influencer = influencers::insert(&state.db, &fields).await?;
     Ok(HttpResponse::Created().json(influencer))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/influencers/{id}",
+    tag = "influencers",
+    params(("id" = String, Path, description = "The influencer's id.")),
+    responses(
+        (status = 200, description = "The influencer.", body = Influencer),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn get(
     _: Admin,
     state: web::Data<AppState>,
@@ -116,11 +150,23 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(influencer))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/influencers/{id}",
+    tag = "influencers",
+    params(("id" = String, Path, description = "The influencer's id.")),
+    request_body = PatchInfluencer,
+    responses(
+        (status = 200, description = "The influencer as changed.", body = Influencer),
+        (status = 409, description = "An influencer has this handle (`handle_taken`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn patch(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<PatchInfluencer>,
+    body: Json<PatchInfluencer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "influencer")?;
     let Patched { after, .. } =
@@ -150,6 +196,16 @@ impl Patchable for Influencer {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/influencers",
+    tag = "influencers",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of influencers.", body = List<Influencer>),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,

@@ -21,10 +21,11 @@ use crate::{
         url::WebUrl,
         Invalid,
     },
+    http::json::Json,
     http::{
         auth::Admin,
-        error::ApiError,
-        pagination,
+        error::{ApiError, Body as ErrorBody},
+        pagination::{self, ChildrenQuery},
         wire::{nullable, path_id, reference_id, List},
     },
     pipeline::changes,
@@ -43,12 +44,15 @@ const SLUG_ATTEMPTS: usize = 8;
 
 /// A link as sent: the stored row, its short URL, and its ingested clicks (from the hourly
 /// rollups, so the cost does not grow with the number of clicks).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkView {
     #[serde(flatten)]
     link: Link,
+    /// The public URL of the link.
     short_url: String,
+    /// Ingested clicks not flagged as bots.
     clicks: i64,
+    /// Of those, distinct visitors per day.
     unique_clicks: i64,
 }
 
@@ -83,17 +87,29 @@ async fn view(state: &AppState, link: Link) -> Result<LinkView, ApiError> {
 
 /// The body of `POST /v1/links` and of `POST /v1/campaigns/{id}/links/generate` (which
 /// takes neither ids nor a slug): one struct, so unknown fields are refused in both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
+    /// Required by `POST /v1/links`; refused by `…/links/generate` (the campaign is in its path).
+    #[schema(min_length = 1)]
     campaign_id: Option<String>,
+    /// Required by `POST /v1/links`; refused by `…/links/generate`.
+    #[schema(min_length = 1)]
     influencer_id: Option<String>,
+    /// 1 to 64 letters, digits, `-` and `_`; generated when absent. Refused by `…/links/generate`.
+    #[schema(min_length = 1)]
     slug: Option<String>,
+    /// An absolute http(s) URL, not on the short-link domain.
+    #[schema(min_length = 1)]
     destination: String,
     #[serde(default)]
     utm: UtmInput,
+    /// RFC 3339.
+    #[schema(min_length = 1)]
     expires_at: Option<String>,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     max_clicks: Option<i64>,
+    #[schema(min_length = 1)]
     fallback_url: Option<String>,
     #[serde(default)]
     rules: Vec<RuleInput>,
@@ -102,17 +118,22 @@ pub struct LinkRequest {
     enabled: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchLink {
+    #[schema(min_length = 1)]
     slug: Option<String>,
+    #[schema(min_length = 1)]
     destination: Option<String>,
     utm: Option<UtmInput>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1)]
     expires_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     max_clicks: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1)]
     fallback_url: Option<Option<String>>,
     rules: Option<Vec<RuleInput>>,
     forward_query: Option<bool>,
@@ -269,10 +290,22 @@ async fn insert_with_slug(
     Err(ApiError::internal("could not find a free slug"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/links",
+    tag = "links",
+    request_body = LinkRequest,
+    responses(
+        (status = 201, description = "The link.", body = LinkView),
+        (status = 409, description = "A link has this slug (`slug_taken`).", body = ErrorBody),
+        (status = 422, description = "A reference names nothing or the influencer is not enrolled (`campaign_not_found`, `influencer_not_found`, `not_enrolled`), the slug is reserved (`slug_reserved`), or a URL points at the short-link domain (`redirect_loop`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<LinkRequest>,
+    body: Json<LinkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let campaign_id = reference_id(
@@ -312,6 +345,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&state, link).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/links/{id}",
+    tag = "links",
+    params(("id" = String, Path, description = "The link's id.")),
+    responses(
+        (status = 200, description = "The link.", body = LinkView),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn get(
     _: Admin,
     state: web::Data<AppState>,
@@ -324,11 +367,24 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&state, link).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/links/{id}",
+    tag = "links",
+    params(("id" = String, Path, description = "The link's id.")),
+    request_body = PatchLink,
+    responses(
+        (status = 200, description = "The link as changed.", body = LinkView),
+        (status = 409, description = "A link has this slug (`slug_taken`).", body = ErrorBody),
+        (status = 422, description = "The slug is reserved (`slug_reserved`), or a URL points at the short-link domain (`redirect_loop`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn patch(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<PatchLink>,
+    body: Json<PatchLink>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "link")?;
     let Patched { before, after } = patch::run::<Link>(&state.db, &id, |settings, _| {
@@ -340,6 +396,16 @@ pub async fn patch(
 }
 
 /// Disables the link; its row and click history stay.
+#[utoipa::path(
+    delete,
+    path = "/v1/links/{id}",
+    tag = "links",
+    params(("id" = String, Path, description = "The link's id.")),
+    responses(
+        (status = 200, description = "The link, disabled; its history stays.", body = LinkView),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn delete(
     _: Admin,
     state: web::Data<AppState>,
@@ -376,6 +442,16 @@ impl Patchable for Link {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/links",
+    tag = "links",
+    params(ChildrenQuery),
+    responses(
+        (status = 200, description = "A page of links.", body = List<LinkView>),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
@@ -390,18 +466,31 @@ pub async fn list(
     }))
 }
 
-#[derive(Debug, Serialize)]
-struct Generated {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = GeneratedLinks)]
+pub struct Generated {
     count: usize,
     data: Vec<LinkView>,
 }
 
 /// One new link with a generated slug for every influencer enrolled in the campaign.
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns/{id}/links/generate",
+    tag = "links",
+    params(("id" = String, Path, description = "The campaign's id.")),
+    request_body = LinkRequest,
+    responses(
+        (status = 201, description = "One new link per enrolled influencer.", body = Generated),
+        (status = 422, description = "A URL points at the short-link domain (`redirect_loop`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn generate(
     _: Admin,
     state: web::Data<AppState>,
     campaign_id: web::Path<String>,
-    body: web::Json<LinkRequest>,
+    body: Json<LinkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     for (field, set) in [
         ("campaign_id", body.campaign_id.is_some()),

@@ -12,69 +12,45 @@ pub mod links;
 mod patch;
 pub mod posts;
 
-use actix_web::web;
+use super::routes::{at, Endpoint};
 
-use super::resource;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/campaigns")
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        at("/campaigns")
             .post(campaigns::create)
             .get(campaigns::list),
-    )
-    .service(
-        resource("/campaigns/{id}")
+        at("/campaigns/{id}")
             .get(campaigns::get)
             .patch(campaigns::patch),
-    )
-    .service(
-        resource("/campaigns/{id}/enrollments")
+        at("/campaigns/{id}/enrollments")
             .post(enrollments::create)
             .get(enrollments::list),
-    )
-    .service(
-        resource("/campaigns/{id}/enrollments/{influencer_id}")
+        at("/campaigns/{id}/enrollments/{influencer_id}")
             .get(enrollments::get)
             .patch(enrollments::patch),
-    )
-    .service(resource("/campaigns/{id}/links/generate").post(links::generate))
-    .service(resource("/campaigns/{id}/reattribute").post(campaigns::reattribute))
-    .service(
-        resource("/influencers")
+        at("/campaigns/{id}/links/generate").post(links::generate),
+        at("/campaigns/{id}/reattribute").post(campaigns::reattribute),
+        at("/influencers")
             .post(influencers::create)
             .get(influencers::list),
-    )
-    .service(
-        resource("/influencers/{id}")
+        at("/influencers/{id}")
             .get(influencers::get)
             .patch(influencers::patch),
-    )
-    .service(resource("/links").post(links::create).get(links::list))
-    .service(
-        resource("/links/{id}")
+        at("/links").post(links::create).get(links::list),
+        at("/links/{id}")
             .get(links::get)
             .patch(links::patch)
             .delete(links::delete),
-    )
-    .service(resource("/codes/generate").post(codes::generate))
-    .service(resource("/codes").post(codes::create).get(codes::list))
-    .service(
-        resource("/codes/{code}")
-            .get(codes::get)
-            .patch(codes::patch),
-    )
-    .service(resource("/posts").post(posts::create).get(posts::list))
-    .service(resource("/posts/{id}").get(posts::get))
-    .service(
-        resource("/posts/{id}/metrics")
+        at("/codes/generate").post(codes::generate),
+        at("/codes").post(codes::create).get(codes::list),
+        at("/codes/{code}").get(codes::get).patch(codes::patch),
+        at("/posts").post(posts::create).get(posts::list),
+        at("/posts/{id}").get(posts::get),
+        at("/posts/{id}/metrics")
             .post(posts::add_snapshot)
             .get(posts::list_snapshots),
-    )
-    .service(resource("/costs").post(costs::create).get(costs::list))
-    .service(
-        resource("/api-keys")
-            .post(api_keys::create)
-            .get(api_keys::list),
-    )
-    .service(resource("/api-keys/{id}").delete(api_keys::revoke));
+        at("/costs").post(costs::create).get(costs::list),
+        at("/api-keys").post(api_keys::create).get(api_keys::list),
+        at("/api-keys/{id}").delete(api_keys::revoke),
+    ]
 }

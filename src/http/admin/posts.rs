@@ -9,37 +9,53 @@ use serde::Deserialize;
 
 use crate::{
     domain::{money, post::MetricSource, text, time, url::WebUrl, Invalid},
+    http::json::Json,
     http::{
         auth::Admin,
-        error::ApiError,
-        pagination,
-        wire::{path_id, reference_id},
+        error::{ApiError, Body as ErrorBody},
+        pagination::{self, ChildrenQuery, PageQuery},
+        wire::{path_id, reference_id, List},
     },
     state::AppState,
-    storage::posts::{self, NewPost, NewSnapshot},
+    storage::posts::{self, NewPost, NewSnapshot, Post, Snapshot},
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePost {
+    #[schema(min_length = 1)]
     campaign_id: String,
+    #[schema(min_length = 1)]
     influencer_id: String,
+    #[schema(min_length = 1)]
     platform: Option<String>,
+    #[schema(min_length = 1)]
     url: Option<String>,
+    #[schema(min_length = 1)]
     published_at: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSnapshot {
+    /// At least one of the counts is given.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     impressions: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     reach: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     likes: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     comments: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     shares: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     saves: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     views: Option<i64>,
     source: MetricSource,
+    /// RFC 3339; default now.
+    #[schema(min_length = 1)]
     captured_at: Option<String>,
 }
 
@@ -81,10 +97,21 @@ impl CreateSnapshot {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/posts",
+    tag = "posts",
+    request_body = CreatePost,
+    responses(
+        (status = 201, description = "The post.", body = Post),
+        (status = 422, description = "`campaign_id` or `influencer_id` names nothing (`campaign_not_found`, `influencer_not_found`), or the influencer is not enrolled (`not_enrolled`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<CreatePost>,
+    body: Json<CreatePost>,
 ) -> Result<HttpResponse, ApiError> {
     let post = NewPost {
         campaign_id: reference_id("campaign_id", "campaign_not_found", &body.campaign_id)?,
@@ -105,6 +132,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(row))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/posts/{id}",
+    tag = "posts",
+    params(("id" = String, Path, description = "The post's id.")),
+    responses(
+        (status = 200, description = "The post.", body = Post),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn get(
     _: Admin,
     state: web::Data<AppState>,
@@ -117,6 +154,16 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(post))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/posts",
+    tag = "posts",
+    params(ChildrenQuery),
+    responses(
+        (status = 200, description = "A page of posts.", body = List<Post>),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
@@ -127,11 +174,22 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(pagination::list(rows, page, |p| p.id)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/posts/{id}/metrics",
+    tag = "posts",
+    params(("id" = String, Path, description = "The post's id.")),
+    request_body = CreateSnapshot,
+    responses(
+        (status = 201, description = "The snapshot.", body = Snapshot),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn add_snapshot(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<CreateSnapshot>,
+    body: Json<CreateSnapshot>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "post")?;
     let snapshot = body.validate()?;
@@ -142,6 +200,16 @@ pub async fn add_snapshot(
     Ok(HttpResponse::Created().json(row))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/posts/{id}/metrics",
+    tag = "posts",
+    params(("id" = String, Path, description = "The post's id."), PageQuery),
+    responses(
+        (status = 200, description = "A page of the post's snapshots.", body = List<Snapshot>),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list_snapshots(
     _: Admin,
     state: web::Data<AppState>,

@@ -3,37 +3,55 @@
 
 use actix_web::{http::StatusCode, web, HttpResponse};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     checkout::conversions::{self as converting, CancelOutcome, RecordError, Recorded, Reported},
     domain::{
+        attribution::{AttributionRule, ConversionStatus, Via},
         code::PromoCode,
         money::{self, Currency},
         time, Invalid,
     },
-    http::{auth::Checkout, error::ApiError},
+    http::json::Json,
+    http::{
+        auth::Checkout,
+        error::{ApiError, Body as ErrorBody},
+    },
     state::AppState,
     storage::conversions::{self, ConversionRow, RefundOutcome},
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversionRequest {
+    /// The shop's order id (1 to 200 characters): one conversion per order.
+    #[schema(min_length = 1)]
     order_id: String,
+    /// `sale` (default), `lead`, `signup`, or a goal name of up to 40 lower-case letters, digits, `-` and `_`.
+    #[schema(min_length = 1)]
     kind: Option<String>,
+    /// The order's amount after discounts, without shipping and tax.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     amount_minor: i64,
+    #[schema(min_length = 1)]
     currency: String,
+    /// The signed click id the visitor arrived with (`atid`); empty is none.
     click_id: Option<String>,
+    /// The promo code used, if any; empty is none.
     code: Option<String>,
+    #[schema(min_length = 1)]
     customer_ref: Option<String>,
+    /// RFC 3339; default now.
+    #[schema(min_length = 1)]
     occurred_at: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
+    /// Default: what is left to refund.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     amount_minor: Option<i64>,
 }
 
@@ -58,36 +76,75 @@ fn kind(raw: Option<&str>) -> Result<String, Invalid> {
 }
 
 /// The wire form of a conversion: who got the credit and by which rule.
-fn view(row: &ConversionRow) -> Value {
-    let attributed = match (row.campaign_id, row.influencer_id, &row.via) {
-        (Some(campaign), Some(influencer), Some(via)) => {
-            let mut credit = json!({"campaign_id": campaign.to_string(),
-                                    "influencer_id": influencer.to_string(), "via": via});
-            if let Some(link) = row.link_id {
-                credit["link_id"] = json!(link.to_string());
-            }
-            credit
-        }
-        _ => Value::Null,
-    };
-    json!({
-        "order_id": row.order_id,
-        "status": row.status,
-        "attributed": attributed,
-        "rule": row.rule,
-        "kind": row.kind,
-        "amount_minor": row.amount_minor,
-        "refunded_minor": row.refunded_minor,
-        "currency": row.currency,
-        "cancelled_at": row.cancelled_at.as_ref().map(time::format),
-        "occurred_at": time::format(&row.occurred_at),
-    })
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConversionView {
+    order_id: String,
+    status: ConversionStatus,
+    /// `null` unless `status` is `attributed`.
+    attributed: Option<Credit>,
+    rule: AttributionRule,
+    kind: String,
+    amount_minor: i64,
+    refunded_minor: i64,
+    currency: Currency,
+    /// RFC 3339.
+    cancelled_at: Option<String>,
+    /// RFC 3339.
+    occurred_at: String,
 }
 
+/// Who was credited with a conversion, and how.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Credit {
+    campaign_id: String,
+    influencer_id: String,
+    via: Via,
+    /// The link clicked, when the credit came from a click.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link_id: Option<String>,
+}
+
+fn view(row: &ConversionRow) -> ConversionView {
+    let attributed = match (row.campaign_id, row.influencer_id, row.via) {
+        (Some(campaign), Some(influencer), Some(via)) => Some(Credit {
+            campaign_id: campaign.to_string(),
+            influencer_id: influencer.to_string(),
+            via,
+            link_id: row.link_id.map(|link| link.to_string()),
+        }),
+        _ => None,
+    };
+    ConversionView {
+        order_id: row.order_id.clone(),
+        status: row.status,
+        attributed,
+        rule: row.rule,
+        kind: row.kind.clone(),
+        amount_minor: row.amount_minor,
+        refunded_minor: row.refunded_minor,
+        currency: row.currency,
+        cancelled_at: row.cancelled_at.as_ref().map(time::format),
+        occurred_at: time::format(&row.occurred_at),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/conversions",
+    tag = "conversions",
+    request_body = ConversionRequest,
+    responses(
+        (status = 202, description = "Recorded and attributed; its event is on the way to the reports.", body = ConversionView),
+        (status = 200, description = "This order was recorded before with the same amount and currency.", body = ConversionView, headers(("Idempotent-Replayed" = String, description = "`true`: the same request was made before; this is its result."))),
+        (status = 409, description = "The order was recorded with another amount or currency (`order_conflict`).", body = ErrorBody),
+        (status = 422, description = "The credited campaign has another currency (`currency_mismatch`), or the click id is not one this service signed (`invalid_click_id`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn create(
     _: Checkout,
     state: web::Data<AppState>,
-    body: web::Json<ConversionRequest>,
+    body: Json<ConversionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let order_id = super::order_id(&body.order_id)?;
     let kind = kind(body.kind.as_deref())?;
@@ -146,6 +203,16 @@ fn order_in_path(raw: &str) -> Result<String, ApiError> {
     super::order_id(raw).map_err(|_| ApiError::not_found("conversion"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/conversions/{order_id}",
+    tag = "conversions",
+    params(("order_id" = String, Path, description = "The shop's order id.")),
+    responses(
+        (status = 200, description = "The conversion.", body = ConversionView),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn get(
     _: Checkout,
     state: web::Data<AppState>,
@@ -158,6 +225,19 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&row)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/conversions/{order_id}/refunds",
+    tag = "conversions",
+    params(("order_id" = String, Path, description = "The shop's order id.")),
+    request_body(content = Option<RefundRequest>, description = "Optional: an empty body refunds the rest."),
+    responses(
+        (status = 200, description = "The conversion with the refund counted. An empty body refunds the rest.", body = ConversionView),
+        (status = 409, description = "The conversion is cancelled (`conversion_cancelled`).", body = ErrorBody),
+        (status = 422, description = "More than is left to refund (`refund_exceeds_amount`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn refund(
     _: Checkout,
     state: web::Data<AppState>,
@@ -169,8 +249,7 @@ pub async fn refund(
     let request: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefundRequest { amount_minor: None }
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+        crate::http::json::object(&body)?
     };
     let amount = match request.amount_minor {
         Some(a) if a > 0 => Some(money::amount("amount_minor", a)?),
@@ -199,6 +278,16 @@ pub async fn refund(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/conversions/{order_id}/cancel",
+    tag = "conversions",
+    params(("order_id" = String, Path, description = "The shop's order id.")),
+    responses(
+        (status = 200, description = "The conversion, cancelled; with `Idempotent-Replayed: true` when it already was.", body = ConversionView, headers(("Idempotent-Replayed" = String, description = "`true`: the same request was made before; this is its result."))),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn cancel(
     _: Checkout,
     state: web::Data<AppState>,

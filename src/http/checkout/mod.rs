@@ -4,21 +4,21 @@ pub mod conversions;
 pub mod redemptions;
 pub mod validate;
 
-use actix_web::web;
+use super::routes::{at, Endpoint};
 
-use super::resource;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/codes/{code}/validate").post(validate::validate))
-        .service(resource("/redemptions").post(redemptions::create))
-        .service(resource("/redemptions/{id}").get(redemptions::get))
-        .service(resource("/redemptions/{id}/commit").post(redemptions::commit))
-        .service(resource("/redemptions/{id}/release").post(redemptions::release))
-        .service(resource("/redemptions/{id}/cancel").post(redemptions::cancel))
-        .service(resource("/conversions").post(conversions::create))
-        .service(resource("/conversions/{order_id}").get(conversions::get))
-        .service(resource("/conversions/{order_id}/refunds").post(conversions::refund))
-        .service(resource("/conversions/{order_id}/cancel").post(conversions::cancel));
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        at("/codes/{code}/validate").post(validate::validate),
+        at("/redemptions").post(redemptions::create),
+        at("/redemptions/{id}").get(redemptions::get),
+        at("/redemptions/{id}/commit").post(redemptions::commit),
+        at("/redemptions/{id}/release").post(redemptions::release),
+        at("/redemptions/{id}/cancel").post(redemptions::cancel),
+        at("/conversions").post(conversions::create),
+        at("/conversions/{order_id}").get(conversions::get),
+        at("/conversions/{order_id}/refunds").post(conversions::refund),
+        at("/conversions/{order_id}/cancel").post(conversions::cancel),
+    ]
 }
 
 const MAX_REF_CHARS: usize = 200;

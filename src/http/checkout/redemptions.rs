@@ -9,12 +9,19 @@ use sha2::{Digest, Sha256};
 use crate::{
     checkout::redemptions::{self as redeeming, NewRedemption, RedeemError, Redeemed, Transition},
     domain::money::{self, Currency},
-    http::{auth::Checkout, error::ApiError, wire::path_id},
+    http::json::Json,
+    http::{
+        auth::Checkout,
+        error::{ApiError, Body as ErrorBody},
+        wire::path_id,
+    },
     state::AppState,
-    storage::redemptions,
+    storage::redemptions::{self, RedemptionRow},
 };
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// `commit` redeems at once; `reserve` holds the usage slot until the redemption is
+/// committed or released, or the hold expires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     #[default]
@@ -22,16 +29,25 @@ pub enum Mode {
     Reserve,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedemptionRequest {
+    #[schema(min_length = 1)]
     code: String,
+    /// The shop's order id (1 to 200 characters): the idempotency key.
+    #[schema(min_length = 1)]
     order_id: String,
+    /// The cart before the discount.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     subtotal_minor: i64,
+    #[schema(min_length = 1)]
     currency: String,
+    #[schema(min_length = 1)]
     customer_ref: Option<String>,
+    /// The signed click id the visitor arrived with (`atid`); empty is none.
     click_id: Option<String>,
     #[serde(default)]
+    /// Default `commit`.
     mode: Mode,
 }
 
@@ -56,10 +72,24 @@ fn rejected(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::unprocessable(code, message)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/redemptions",
+    tag = "checkout",
+    request_body = RedemptionRequest,
+    responses(
+        (status = 201, description = "The redemption.", body = RedemptionRow),
+        (status = 200, description = "This order's redemption, made before by the same request.", body = RedemptionRow, headers(("Idempotent-Replayed" = String, description = "`true`: the same request was made before; this is its result."))),
+        (status = 409, description = "The order has a redemption made with a different request (`order_conflict`).", body = ErrorBody),
+        (status = 422, description = "The code does not apply: `code_not_found`, `code_inactive`, `not_started`, `expired`, `usage_limit_reached`, `customer_limit_reached`, `minimum_not_met`, `currency_mismatch`; or the click id is not one this service signed (`invalid_click_id`).", body = ErrorBody),
+        (status = 503, description = "The redemption could not be decided now (`redemptions_unavailable`, `unavailable`); retry with the same `order_id`.", body = ErrorBody),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn create(
     _: Checkout,
     state: web::Data<AppState>,
-    body: web::Json<RedemptionRequest>,
+    body: Json<RedemptionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let order_id = super::order_id(&body.order_id)?;
     let subtotal = money::amount("subtotal_minor", body.subtotal_minor)?;
@@ -115,6 +145,16 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/redemptions/{id}",
+    tag = "checkout",
+    params(("id" = String, Path, description = "The redemption's id.")),
+    responses(
+        (status = 200, description = "The redemption.", body = RedemptionRow),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn get(
     _: Checkout,
     state: web::Data<AppState>,
@@ -144,6 +184,17 @@ fn answer(transition: Transition, refused_code: &'static str) -> Result<HttpResp
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/redemptions/{id}/commit",
+    tag = "checkout",
+    params(("id" = String, Path, description = "The redemption's id.")),
+    responses(
+        (status = 200, description = "The redemption, committed; with `Idempotent-Replayed: true` when it already was.", body = RedemptionRow, headers(("Idempotent-Replayed" = String, description = "`true`: the same request was made before; this is its result."))),
+        (status = 409, description = "Its status does not allow this (`not_reserved`: only a reserved redemption can be committed).", body = ErrorBody),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn commit(
     _: Checkout,
     state: web::Data<AppState>,
@@ -153,6 +204,17 @@ pub async fn commit(
     answer(redeeming::commit(&state.db, id).await?, "not_reserved")
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/redemptions/{id}/release",
+    tag = "checkout",
+    params(("id" = String, Path, description = "The redemption's id.")),
+    responses(
+        (status = 200, description = "The redemption, released; with `Idempotent-Replayed: true` when it already was.", body = RedemptionRow, headers(("Idempotent-Replayed" = String, description = "`true`: the same request was made before; this is its result."))),
+        (status = 409, description = "Its status does not allow this (`not_reserved`: only a reserved redemption can be released).", body = ErrorBody),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn release(
     _: Checkout,
     state: web::Data<AppState>,
@@ -162,6 +224,17 @@ pub async fn release(
     answer(redeeming::release(&state.db, id).await?, "not_reserved")
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/redemptions/{id}/cancel",
+    tag = "checkout",
+    params(("id" = String, Path, description = "The redemption's id.")),
+    responses(
+        (status = 200, description = "The redemption, cancelled (its usage slot is free again); with `Idempotent-Replayed: true` when it already was.", body = RedemptionRow, headers(("Idempotent-Replayed" = String, description = "`true`: the same request was made before; this is its result."))),
+        (status = 409, description = "Its status does not allow this (`not_active`: a released or expired redemption cannot be cancelled).", body = ErrorBody),
+    ),
+    security(("bearer" = ["checkout", "admin"]))
+)]
 pub async fn cancel(
     _: Checkout,
     state: web::Data<AppState>,

@@ -21,7 +21,11 @@ use chrono::Utc;
 use crate::{
     cache::links::CachedLink,
     domain::{destination, device, link::Rule, slug::LinkSlug, visitor::VisitorKey},
-    http::{client_ip::client_ip, error::ApiError, rate_limit::MissLimits},
+    http::{
+        client_ip::client_ip,
+        error::{ApiError, Body as ErrorBody},
+        rate_limit::MissLimits,
+    },
     pipeline::{
         events::{ClickEvent, Event, Trigger, SCHEMA_VERSION},
         producer::Producer,
@@ -30,10 +34,50 @@ use crate::{
     storage::{links::Link, StorageError},
 };
 
+/// `HEAD /{slug}`: answers as `GET` would, and records no click.
+#[utoipa::path(
+    head,
+    path = "/{slug}",
+    tag = "redirect",
+    params(("slug" = String, Path, description = "The short link's slug."), ("qr" = Option<String>, Query, description = "As for `GET`.")),
+    responses(
+        (status = 302, description = "As for `GET`.", headers(
+                ("Location" = String, description = "The destination, with UTM parameters and the click id appended."),
+                ("Cache-Control" = String, description = "`no-store`: every visit reaches the server and is counted."),
+            )),
+        (status = 404, description = "No link has this slug."),
+        (status = 410, description = "The link is disabled, expired or used up, and has no fallback URL."),
+    )
+)]
+pub async fn follow_head(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    producer: web::Data<Producer>,
+    slug: web::Path<String>,
+) -> HttpResponse {
+    follow(req, state, producer, slug).await
+}
+
 pub const VISITOR_COOKIE: &str = "atv";
 const VISITOR_COOKIE_DAYS: i64 = 365;
 const MAX_HEADER_CHARS: usize = 1024;
 
+/// Follow a short link: `302` to its destination (or the rule that matches the visitor),
+/// with UTM parameters and a signed click id. The click is durable before the answer.
+#[utoipa::path(
+    get,
+    path = "/{slug}",
+    tag = "redirect",
+    params(("slug" = String, Path, description = "The short link's slug."), ("qr" = Option<String>, Query, description = "`1`: the visit came from the link's QR code.")),
+    responses(
+        (status = 302, description = "To the destination; or, for a disabled, expired or used-up link, to its fallback URL.", headers(
+                ("Location" = String, description = "The destination, with UTM parameters and the click id appended."),
+                ("Cache-Control" = String, description = "`no-store`: every visit reaches the server and is counted."),
+            )),
+        (status = 404, description = "No link has this slug (`not_found`).", body = ErrorBody),
+        (status = 410, description = "The link is disabled, expired or used up, and has no fallback URL (`link_gone`).", body = ErrorBody),
+    )
+)]
 pub async fn follow(
     req: HttpRequest,
     state: web::Data<AppState>,

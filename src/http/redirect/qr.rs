@@ -6,14 +6,39 @@ use qrcode::{render::svg, Color, EcLevel, QrCode};
 
 use crate::{
     domain::slug::LinkSlug,
-    http::{error::ApiError, rate_limit::MissLimits},
+    http::{
+        error::{ApiError, Body as ErrorBody},
+        rate_limit::MissLimits,
+    },
     state::AppState,
 };
+
+/// The image formats of `/{slug}/qr.{format}`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum QrFormat {
+    Svg,
+    Png,
+}
 
 /// Pixels per module in the PNG, and the quiet zone around the code in modules.
 const PNG_SCALE: usize = 8;
 const QUIET_ZONE: usize = 4;
 
+/// A QR code of the short URL (with `qr=1`, so scans are told apart from taps).
+#[utoipa::path(
+    get,
+    path = "/{slug}/qr.{format}",
+    tag = "redirect",
+    params(
+        ("slug" = String, Path, description = "The short link's slug."),
+        ("format" = QrFormat, Path, description = "The image format."),
+    ),
+    responses(
+        (status = 200, description = "The image.", content((String = "image/svg+xml"), (Vec<u8> = "image/png"))),
+        (status = 404, description = "No link has this slug, or no such format (`not_found`).", body = ErrorBody),
+    )
+)]
 pub async fn image(
     req: HttpRequest,
     state: web::Data<AppState>,

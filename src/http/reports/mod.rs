@@ -6,30 +6,37 @@
 //!
 //! Each takes `from`, `to`, `tz` and `format=csv` ([`params`]).
 
-mod breakdown;
+pub(super) mod breakdown;
 mod csv;
 pub mod params;
-mod scorecard;
-mod series;
+pub(super) mod scorecard;
+pub(super) mod series;
 
-use actix_web::web;
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{error::ApiError, ingest_lag, resource, wire::path_id};
+use super::{
+    error::ApiError,
+    ingest_lag,
+    routes::{at, Endpoint},
+    wire::path_id,
+};
 use crate::{
+    domain::money::Currency,
     state::AppState,
     storage::{campaigns, campaigns::Campaign},
 };
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/reports/campaigns/{id}").get(scorecard::campaign_report))
-        .service(resource("/reports/campaigns/{id}/influencers").get(scorecard::influencer_report))
-        .service(resource("/reports/timeseries").get(series::timeseries))
-        .service(resource("/reports/breakdown").get(breakdown::breakdown));
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        at("/reports/campaigns/{id}").get(scorecard::campaign_report),
+        at("/reports/campaigns/{id}/influencers").get(scorecard::influencer_report),
+        at("/reports/timeseries").get(series::timeseries),
+        at("/reports/breakdown").get(breakdown::breakdown),
+    ]
 }
 
-/// A campaign named by a path or query id; ids are opaque, so a malformed one is simply
-/// not found.
 async fn campaign(state: &AppState, raw_id: &str) -> Result<Campaign, ApiError> {
     let id = path_id(raw_id.trim(), "campaign")?;
     campaigns::get(&state.db, id)
@@ -50,12 +57,32 @@ fn campaign_period(campaign: &Campaign, now: DateTime<Utc>) -> (DateTime<Utc>, D
 /// Adds how fresh a report is: `as_of` (when it was computed) and `ingest_lag_seconds`
 /// (how long the oldest event not yet in the rollups has been waiting, in a stream or in
 /// the outbox; `null` when that cannot be told, with Redis or Postgres not answering).
-async fn add_freshness(state: &AppState, body: &mut serde_json::Map<String, serde_json::Value>) {
-    let as_of = Utc::now();
-    let ingest_lag_seconds = ingest_lag::seconds(state, as_of).await;
-    body.insert("as_of".into(), serde_json::json!(as_of));
-    body.insert(
-        "ingest_lag_seconds".into(),
-        serde_json::json!(ingest_lag_seconds),
-    );
+/// Which campaign and period a report covers: the period widened to whole UTC hours.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Period {
+    campaign_id: String,
+    currency: Currency,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    /// The IANA time zone dates were read in.
+    tz: String,
+}
+
+/// How fresh a report is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Freshness {
+    as_of: DateTime<Utc>,
+    /// How long the oldest event not yet in the report has waited; `null` when Redis or
+    /// Postgres did not answer.
+    ingest_lag_seconds: Option<f64>,
+}
+
+impl Freshness {
+    async fn now(state: &AppState) -> Self {
+        let as_of = Utc::now();
+        Freshness {
+            as_of,
+            ingest_lag_seconds: ingest_lag::seconds(state, as_of).await,
+        }
+    }
 }

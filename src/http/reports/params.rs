@@ -29,7 +29,9 @@ pub struct ReportQuery {
     pub underperforming_percent: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `json` (default) or `csv` (a header row and one line per report row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Format {
     Json,
     Csv,
@@ -37,8 +39,9 @@ pub enum Format {
 
 impl ReportQuery {
     pub fn format(&self) -> Result<Format, ApiError> {
-        match self.format.as_deref().map(str::trim) {
-            None | Some("") | Some("json") => Ok(Format::Json),
+        // Exactly the documented names: the description's enum is what is taken.
+        match self.format.as_deref() {
+            None | Some("json") => Ok(Format::Json),
             Some("csv") => Ok(Format::Csv),
             Some(other) => Err(ApiError::bad_request(
                 "invalid_format",
@@ -96,7 +99,7 @@ impl ReportQuery {
 
     /// `underperforming_percent`, else `default`.
     pub fn underperforming_percent(&self, default: u32) -> Result<u32, ApiError> {
-        match non_empty(&self.underperforming_percent) {
+        match self.underperforming_percent.as_deref() {
             None => Ok(default),
             Some(raw) => raw
                 .parse::<u32>()

@@ -11,14 +11,17 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use chrono_tz::Tz;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use utoipa::ToSchema;
 
 use super::{
-    add_freshness, campaign, campaign_period, csv,
+    campaign, campaign_period, csv,
     params::{Format, ReportQuery},
+    Freshness, Period,
 };
 use crate::{
     domain::{
+        campaign::Goal,
         kpi::Kpi,
         report::{self, Cost, Kpis, Tally},
     },
@@ -60,10 +63,11 @@ fn columns_after(kpi: Kpi) -> &'static [&'static str] {
 }
 
 /// Tallies, cost and KPIs of one influencer or of the campaign, as the wire shows them.
-#[derive(Debug, Serialize)]
-struct KpiRow {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiRow {
     #[serde(flatten)]
     tally: Tally,
+    /// The sum of `cost`.
     cost_minor: i64,
     #[serde(flatten)]
     kpis: Kpis,
@@ -143,16 +147,69 @@ async fn scorecard(
 }
 
 /// What every scorecard response starts with.
-fn header(card: &Scorecard) -> serde_json::Map<String, Value> {
-    let mut head = serde_json::Map::new();
-    head.insert("campaign_id".into(), json!(card.campaign.id.to_string()));
-    head.insert("currency".into(), json!(card.campaign.currency));
-    head.insert("from".into(), json!(card.range.from));
-    head.insert("to".into(), json!(card.range.to));
-    head.insert("tz".into(), json!(card.tz.name()));
-    head
+fn header(card: &Scorecard) -> Period {
+    Period {
+        campaign_id: card.campaign.id.to_string(),
+        currency: card.campaign.currency,
+        from: card.range.from,
+        to: card.range.to,
+        tz: card.tz.name().to_owned(),
+    }
 }
 
+/// `GET /v1/reports/campaigns/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignReport {
+    #[serde(flatten)]
+    period: Period,
+    name: String,
+    budget_minor: Option<i64>,
+    #[serde(flatten)]
+    freshness: Freshness,
+    totals: KpiRow,
+    goal: GoalProgress,
+}
+
+/// The campaign's goal and how far it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GoalProgress {
+    goal: Goal,
+    /// The KPI the goal is measured in.
+    metric: Kpi,
+    target: Option<f64>,
+    value: Option<f64>,
+    /// `value` as a share of `target` (inverted for the KPIs where lower is better).
+    progress: Option<f64>,
+}
+
+/// `GET /v1/reports/campaigns/{id}/influencers`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InfluencerReport<'a> {
+    #[serde(flatten)]
+    period: Period,
+    /// The KPI of the campaign's goal, which ranks the influencers.
+    ranked_by: Kpi,
+    /// The average of `ranked_by` over the influencers who have a value.
+    average: Option<f64>,
+    underperforming_percent: u32,
+    #[serde(flatten)]
+    freshness: Freshness,
+    data: Vec<Ranked<'a>>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/reports/campaigns/{id}",
+    tag = "reports",
+    params(("id" = String, Path, description = "The campaign's id."), ("from" = Option<String>, Query, description = "Start: an RFC 3339 instant, or a date (`2026-11-01`) in `tz`. Default: the campaign's start."),
+        ("to" = Option<String>, Query, description = "End: an RFC 3339 instant, or a date in `tz` (that whole day included). Default: the campaign's end, or now."),
+        ("tz" = Option<String>, Query, description = "IANA time zone of dates and day buckets; default `UTC`."),
+        ("format" = Option<Format>, Query, description = "Default `json`.")),
+    responses(
+        (status = 200, description = "The campaign's totals, KPIs, cost and goal progress over the period.", content((CampaignReport = "application/json"), (String = "text/csv"))),
+    ),
+    security(("bearer" = ["analyst", "admin"]))
+)]
 pub async fn campaign_report(
     _: Analyst,
     state: web::Data<AppState>,
@@ -162,25 +219,29 @@ pub async fn campaign_report(
     let card = scorecard(&state, &path, &query).await?;
     let metric = report::goal_metric(card.campaign.goal);
     let value = card.totals.metric(metric);
-    let goal = json!({
-        "goal": card.campaign.goal,
-        "metric": metric,
-        "target": card.campaign.goal_target,
-        "value": value,
-        "progress": card.campaign.goal_target.and_then(|t| report::progress(metric, value, t)),
-    });
-
-    let mut body = header(&card);
-    body.insert("name".into(), json!(card.campaign.name));
-    body.insert("budget_minor".into(), json!(card.campaign.budget_minor));
-    add_freshness(&state, &mut body).await;
-    body.insert("totals".into(), json!(card.totals));
-    body.insert("goal".into(), goal);
-    let body = Value::Object(body);
+    let goal = GoalProgress {
+        goal: card.campaign.goal,
+        metric,
+        target: card.campaign.goal_target,
+        value,
+        progress: card
+            .campaign
+            .goal_target
+            .and_then(|t| report::progress(metric, value, t)),
+    };
+    let report = CampaignReport {
+        period: header(&card),
+        name: card.campaign.name.clone(),
+        budget_minor: card.campaign.budget_minor,
+        freshness: Freshness::now(&state).await,
+        totals: card.totals,
+        goal,
+    };
 
     match card.format {
-        Format::Json => Ok(HttpResponse::Ok().json(body)),
+        Format::Json => Ok(HttpResponse::Ok().json(report)),
         Format::Csv => {
+            let body = json!(report);
             let mut row = csv::flatten(&body, &["totals", "cost"]);
             let goal = csv::flatten(&body["goal"], &[]);
             for (key, value) in goal {
@@ -198,7 +259,7 @@ pub async fn campaign_report(
                 "ingest_lag_seconds",
             ]);
             csv::response(
-                &format!("campaign-{}.csv", card.campaign.id),
+                &format!("campaign-{}.csv", report.period.campaign_id),
                 &columns,
                 &[row],
             )
@@ -207,9 +268,10 @@ pub async fn campaign_report(
 }
 
 /// One influencer's line: the scorecard plus how they compare.
-#[derive(Debug, Serialize)]
-struct Ranked<'a> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ranked<'a> {
     influencer_id: String,
+    #[schema(value_type = String)]
     handle: &'a str,
     rank: usize,
     ratio_to_average: Option<f64>,
@@ -221,6 +283,20 @@ struct Ranked<'a> {
     row: &'a KpiRow,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reports/campaigns/{id}/influencers",
+    tag = "reports",
+    params(("id" = String, Path, description = "The campaign's id."), ("from" = Option<String>, Query, description = "Start: an RFC 3339 instant, or a date (`2026-11-01`) in `tz`. Default: the campaign's start."),
+        ("to" = Option<String>, Query, description = "End: an RFC 3339 instant, or a date in `tz` (that whole day included). Default: the campaign's end, or now."),
+        ("tz" = Option<String>, Query, description = "IANA time zone of dates and day buckets; default `UTC`."),
+        ("format" = Option<Format>, Query, description = "Default `json`."),
+        ("underperforming_percent" = Option<u32>, Query, minimum = 0, maximum = 100, description = "Below this percentage of the average (or of their target) an influencer is `underperforming`; default from the server's settings.")),
+    responses(
+        (status = 200, description = "One line per enrolled influencer, ranked by the KPI of the campaign's goal.", content((InfluencerReport = "application/json"), (String = "text/csv"))),
+    ),
+    security(("bearer" = ["analyst", "admin"]))
+)]
 pub async fn influencer_report(
     _: Analyst,
     state: web::Data<AppState>,
@@ -271,15 +347,14 @@ pub async fn influencer_report(
     data.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.handle.cmp(b.handle)));
 
     match card.format {
-        Format::Json => {
-            let mut body = header(&card);
-            body.insert("ranked_by".into(), json!(metric));
-            body.insert("average".into(), json!(average));
-            body.insert("underperforming_percent".into(), json!(percent));
-            add_freshness(&state, &mut body).await;
-            body.insert("data".into(), json!(data));
-            Ok(HttpResponse::Ok().json(Value::Object(body)))
-        }
+        Format::Json => Ok(HttpResponse::Ok().json(InfluencerReport {
+            period: header(&card),
+            ranked_by: metric,
+            average,
+            underperforming_percent: percent,
+            freshness: Freshness::now(&state).await,
+            data,
+        })),
         Format::Csv => {
             let rows: Vec<csv::Row> = data
                 .iter()

@@ -9,13 +9,19 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::{
     campaign, campaign_period, csv,
     params::{local_midnight, non_empty, Format, ReportQuery},
 };
 use crate::{
-    http::{auth::Analyst, error::ApiError, wire::path_id},
+    domain::money::Currency,
+    http::{
+        auth::Analyst,
+        error::{ApiError, Body as ErrorBody},
+        wire::path_id,
+    },
     state::AppState,
     storage::{
         links,
@@ -26,13 +32,16 @@ use crate::{
 /// More buckets than anyone charts: about 14 months of hours.
 const MAX_BUCKETS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Interval {
+/// The bucket width; `day` buckets are local days of `tz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
     Hour,
     Day,
 }
 
 impl Interval {
+    /// Exactly the documented names; absent is `day`.
     fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
         match raw {
             None | Some("day") => Ok(Interval::Day),
@@ -44,17 +53,11 @@ impl Interval {
             .with_field("interval")),
         }
     }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Interval::Hour => "hour",
-            Interval::Day => "day",
-        }
-    }
 }
 
-#[derive(Debug, Serialize)]
-struct Bucket {
+/// One bucket of the series.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Bucket {
     start: DateTime<Utc>,
     /// The local calendar date of a day bucket.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,11 +141,44 @@ fn bucket_of(hour: DateTime<Utc>, interval: Interval, tz: Tz) -> Option<DateTime
     }
 }
 
+/// `GET /v1/reports/timeseries`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Series {
+    campaign_id: String,
+    influencer_id: Option<String>,
+    link_id: Option<String>,
+    currency: Currency,
+    interval: Interval,
+    /// The IANA time zone of the day buckets and of dates in `from` and `to`.
+    tz: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    data: Vec<Bucket>,
+}
+
 /// An optional id filter; a malformed one names nothing, so it is not found.
 fn id_param(raw: Option<&str>, what: &str) -> Result<Option<i64>, ApiError> {
     raw.map(|r| path_id(r, what)).transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reports/timeseries",
+    tag = "reports",
+    params(("campaign_id" = Option<String>, Query, description = "The campaign; may be left out when `link_id` is given."),
+        ("influencer_id" = Option<String>, Query, description = "Only this influencer's clicks and sales."),
+        ("link_id" = Option<String>, Query, description = "Only this link's clicks and sales."),
+        ("interval" = Option<Interval>, Query, description = "Default `day`."), ("from" = Option<String>, Query, description = "Start: an RFC 3339 instant, or a date (`2026-11-01`) in `tz`. Default: the campaign's start."),
+        ("to" = Option<String>, Query, description = "End: an RFC 3339 instant, or a date in `tz` (that whole day included). Default: the campaign's end, or now."),
+        ("tz" = Option<String>, Query, description = "IANA time zone of dates and day buckets; default `UTC`."),
+        ("format" = Option<Format>, Query, description = "Default `json`.")),
+    responses(
+        (status = 200, description = "Every bucket of the period, zeros included.", content((Series = "application/json"), (String = "text/csv"))),
+        (status = 404, description = "No campaign, link or influencer has this id (`not_found`).", body = ErrorBody),
+        (status = 422, description = "`link_id` names a link of another campaign (`link_not_in_campaign`).", body = ErrorBody),
+    ),
+    security(("bearer" = ["analyst", "admin"]))
+)]
 pub async fn timeseries(
     _: Analyst,
     state: web::Data<AppState>,
@@ -150,7 +186,7 @@ pub async fn timeseries(
 ) -> Result<HttpResponse, ApiError> {
     let format = query.format()?;
     let tz = query.tz()?;
-    let interval = Interval::parse(non_empty(&query.interval))?;
+    let interval = Interval::parse(query.interval.as_deref())?;
     let link_id = id_param(non_empty(&query.link_id), "link")?;
     let influencer_id = id_param(non_empty(&query.influencer_id), "influencer")?;
 
@@ -197,17 +233,17 @@ pub async fn timeseries(
     let data: Vec<Bucket> = series.into_values().collect();
 
     match format {
-        Format::Json => Ok(HttpResponse::Ok().json(json!({
-            "campaign_id": campaign.id.to_string(),
-            "influencer_id": influencer_id.map(|id| id.to_string()),
-            "link_id": link_id.map(|id| id.to_string()),
-            "currency": campaign.currency,
-            "interval": interval.as_str(),
-            "tz": tz.name(),
-            "from": range.from,
-            "to": range.to,
-            "data": data,
-        }))),
+        Format::Json => Ok(HttpResponse::Ok().json(Series {
+            campaign_id: campaign.id.to_string(),
+            influencer_id: influencer_id.map(|id| id.to_string()),
+            link_id: link_id.map(|id| id.to_string()),
+            currency: campaign.currency,
+            interval,
+            tz: tz.name().to_owned(),
+            from: range.from,
+            to: range.to,
+            data,
+        })),
         Format::Csv => {
             let rows: Vec<csv::Row> = data.iter().map(|b| csv::flatten(&json!(b), &[])).collect();
             let mut columns = vec!["start"];
