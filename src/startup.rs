@@ -38,13 +38,19 @@ const HOLD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 
 /// Releases expired holds until the process ends; every API process runs one (they skip
 /// each other's rows).
-async fn expire_holds_every(db: PgPool, interval: std::time::Duration) {
+async fn expire_holds_every(db: PgPool, interval: std::time::Duration, metrics: Arc<Metrics>) {
     let mut ticks = tokio::time::interval(interval);
     loop {
         ticks.tick().await;
         match storage::redemptions::expire_holds(&db).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "redemption holds expired"),
+            Ok(n) => {
+                metrics
+                    .redemptions
+                    .with_label_values(&["expired"])
+                    .inc_by(n);
+                tracing::info!(expired = n, "redemption holds expired");
+            }
             Err(e) => tracing::warn!(error = %e, "expiring redemption holds failed"),
         }
     }
@@ -128,7 +134,11 @@ impl Application {
         tokio::spawn(crate::pipeline::persistence::warn_if_volatile(
             redis.clone(),
         ));
-        tokio::spawn(expire_holds_every(db.clone(), HOLD_SWEEP_INTERVAL));
+        tokio::spawn(expire_holds_every(
+            db.clone(),
+            HOLD_SWEEP_INTERVAL,
+            metrics.clone(),
+        ));
         let misses = Arc::new(MissLimiter::new(
             settings.rate_limit_per_minute,
             settings.rate_limit_loopback,
@@ -172,8 +182,15 @@ impl Application {
             code_terms,
             misses,
         });
+        let counted = http::request_metrics::CountRequests(Arc::new(
+            http::request_metrics::RequestMetrics::new(
+                metrics.clone(),
+                http::routes::registered(&http::sections()),
+            ),
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(counted.clone())
                 .app_data(state.clone())
                 // Built on each worker thread, so its batcher runs on that thread.
                 .app_data(web::Data::new(Producer::on_this_thread(pipe.clone())))

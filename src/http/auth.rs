@@ -5,7 +5,7 @@
 //! [`Admin`], [`Checkout`] or [`Analyst`] argument; a wrong scope is a 403.
 
 use actix_web::{
-    body::MessageBody,
+    body::{EitherBody, MessageBody},
     dev::{Payload, ServiceRequest, ServiceResponse},
     http::{header, StatusCode},
     middleware::Next,
@@ -27,25 +27,32 @@ pub struct Caller {
     pub scope: Scope,
 }
 
+/// A refused request is answered here, not passed up as an error, so the layers around
+/// (the request metrics) see its response and the route it was for.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        let refused = ApiError::internal("application state missing");
+        return Ok(req.error_response(refused).map_into_right_body());
+    };
     let caller = match caller_of(&state, req.request()).await {
         Ok(caller) => caller,
         // Each 401 counts against the address; past the limit it is a 429 instead.
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            state.misses.count_miss(req.request())?;
-            return Err(e.into());
+            let refused = match state.misses.count_miss(req.request()) {
+                Ok(()) => e,
+                Err(limited) => limited,
+            };
+            return Ok(req.error_response(refused).map_into_right_body());
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Ok(req.error_response(e).map_into_right_body()),
     };
     req.extensions_mut().insert(caller);
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 async fn caller_of(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiError> {

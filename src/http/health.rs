@@ -48,10 +48,34 @@ pub async fn healthz() -> HttpResponse {
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let lag = super::ingest_lag::seconds(&state, chrono::Utc::now()).await;
-    state
-        .metrics
-        .ingest_lag_seconds
-        .set(lag.unwrap_or(f64::NAN));
+    let metrics = &state.metrics;
+    metrics.ingest_lag_seconds.set(lag.unwrap_or(f64::NAN));
+    let idle = state.db.num_idle() as i64;
+    let open = i64::from(state.db.size());
+    metrics
+        .db_pool_connections
+        .with_label_values(&["idle"])
+        .set(idle);
+    metrics
+        .db_pool_connections
+        .with_label_values(&["in_use"])
+        .set((open - idle).max(0));
+    // Without Redis the depths keep their last reading; the lag above says NaN.
+    if let Ok(mut conn) = state.redis_commands.connection().await {
+        if let Ok(depths) = crate::pipeline::lag::depths(&mut conn, &state.keys).await {
+            for (shard, (entries, pending)) in depths.into_iter().enumerate() {
+                let shard = shard.to_string();
+                metrics
+                    .stream_entries
+                    .with_label_values(&[shard.as_str()])
+                    .set(entries as i64);
+                metrics
+                    .stream_pending
+                    .with_label_values(&[shard.as_str()])
+                    .set(pending as i64);
+            }
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

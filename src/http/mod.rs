@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod redirect;
 pub mod reports;
+pub mod request_metrics;
 pub mod routes;
 pub mod wire;
 
@@ -40,17 +41,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 
     let [public, v1, links] = sections();
     for endpoint in public.endpoints {
-        cfg.service(endpoint.into_resource());
+        cfg.service(endpoint.into_resource(""));
     }
     let mut api = web::scope(v1.prefix)
         .wrap(from_fn(auth::authenticate))
         .default_service(web::to(not_found));
     for endpoint in v1.endpoints {
-        api = api.service(endpoint.into_resource());
+        api = api.service(endpoint.into_resource(v1.prefix));
     }
     cfg.service(api);
     for endpoint in links.endpoints {
-        cfg.service(endpoint.into_resource());
+        cfg.service(endpoint.into_resource(""));
     }
     cfg.default_service(web::to(not_found));
 }

@@ -63,13 +63,15 @@ impl Endpoint {
         self.routes.iter().map(|(method, _)| method)
     }
 
-    pub fn into_resource(self) -> Resource {
+    /// The resource under `prefix`, named by its full template: what
+    /// `HttpRequest::match_name` gives the request metrics, without an allocation.
+    pub fn into_resource(self, prefix: &str) -> Resource {
         let allow = self
             .methods()
             .map(Method::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        let mut resource = web::resource(self.path);
+        let mut resource = web::resource(self.path).name(&format!("{prefix}{}", self.path));
         for (_, route) in self.routes {
             resource = resource.route(route);
         }

@@ -258,6 +258,28 @@ pub async fn oldest_pending(
     })
 }
 
+/// Entries in `stream` (0 when it does not exist) and those of its group delivered but
+/// not acknowledged (0 without a group).
+pub async fn depth(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+) -> redis::RedisResult<(u64, u64)> {
+    let entries: u64 = conn.xlen(stream).await?;
+    if entries == 0 {
+        return Ok((0, 0));
+    }
+    let pending = match conn
+        .xpending::<_, _, StreamPendingReply>(stream, GROUP)
+        .await
+    {
+        Ok(StreamPendingReply::Data(data)) => data.count as u64,
+        Ok(_) => 0,
+        Err(e) if e.code() == Some("NOGROUP") => 0,
+        Err(e) => return Err(e),
+    };
+    Ok((entries, pending))
+}
+
 /// Whether `stream` exists.
 pub async fn exists(conn: &mut MultiplexedConnection, stream: &str) -> redis::RedisResult<bool> {
     redis::cmd("EXISTS").arg(stream).query_async(conn).await

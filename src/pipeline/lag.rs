@@ -45,6 +45,18 @@ pub async fn oldest_unacknowledged(
     Ok(oldest.and_then(|ms| Utc.timestamp_millis_opt(i64::try_from(ms).ok()?).single()))
 }
 
+/// Each shard's entries and pending entries, in shard order.
+pub async fn depths(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+) -> redis::RedisResult<Vec<(u64, u64)>> {
+    let mut out = Vec::with_capacity(keys.shards());
+    for shard in 0..keys.shards() {
+        out.push(consumer::depth(conn, &keys.stream(shard)).await?);
+    }
+    Ok(out)
+}
+
 fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),

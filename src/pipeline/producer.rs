@@ -162,6 +162,7 @@ async fn flush(
     match shared.spool.append(&lines) {
         Ok(()) => {
             shared.metrics.clicks_in_spool.inc_by(batch.len() as u64);
+            shared.metrics.spool_events.add(batch.len() as i64);
             Some(Stored::Spool)
         }
         Err(e @ AppendError::Full { .. }) => {
@@ -245,6 +246,9 @@ async fn replay_files(
                 .map(|e| (e.stream.as_str(), e.payload.as_str()));
             write_to_redis(shared, conn, events).await?;
             replayed += chunk.len();
+            // Files a dead process left are replayed too; those were never counted here.
+            let waiting = &shared.metrics.spool_events;
+            waiting.set((waiting.get() - chunk.len() as i64).max(0));
         }
         tracing::info!(events = replayed, file = %claimed.path().display(), "spool replayed");
         claimed.remove()?;

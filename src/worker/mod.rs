@@ -55,6 +55,7 @@ use crate::{
         consumer::{self, DeadLetter, Position},
         keys::Keys,
     },
+    storage::conversions::ConversionEventType,
 };
 
 pub use crate::pipeline::keys::GROUP;
@@ -437,6 +438,7 @@ impl Worker {
         shard: usize,
         entries: Vec<StreamId>,
     ) -> anyhow::Result<usize> {
+        let started = Instant::now();
         let handled = entries.len();
         let stream = self.keys.stream(shard);
         let decoded = batch::decode(entries);
@@ -458,15 +460,18 @@ impl Worker {
             bursts.prune();
         }
 
+        let mut refused = Vec::new();
         if !prepared.rows.is_empty() || !prepared.conversions.is_empty() {
             self.lookups.ensure_partitions_of(&prepared.rows).await?;
             let _writing = self.writers.acquire().await?;
             for (index, reason) in self.store(&prepared).await? {
+                refused.push(index);
                 if let Some(dead) = prepared.refused(index, reason) {
                     prepared.dead.push(dead);
                 }
             }
         }
+        self.count_stored(&prepared, &refused);
 
         if !prepared.dead.is_empty() {
             self.dead_letter(conn, shard, &prepared.dead).await?;
@@ -474,7 +479,37 @@ impl Worker {
 
         let ids: Vec<&str> = prepared.entry_ids.iter().map(String::as_str).collect();
         consumer::ack(conn, &stream, &ids).await?;
+        self.metrics.ingest_batch_events.observe(events as f64);
+        self.metrics
+            .ingest_batch_duration
+            .observe(started.elapsed().as_secs_f64());
         Ok(handled)
+    }
+
+    /// Counts what the batch's commit stored (all but the `refused` indexes: rows first,
+    /// then conversions), and how long after its click each stored click was committed.
+    fn count_stored(&self, prepared: &batch::Prepared, refused: &[usize]) {
+        let stored = |index: usize| !refused.contains(&index);
+        let now = chrono::Utc::now();
+        let counted = &self.metrics.ingested;
+        for (index, row) in prepared.rows.iter().enumerate() {
+            if stored(index) {
+                counted.click.inc();
+                let delay = (now - row.clicked_at).num_milliseconds().max(0) as f64 / 1000.0;
+                self.metrics.ingest_delay.observe(delay);
+            }
+        }
+        for (offset, ingested) in prepared.conversions.iter().enumerate() {
+            if !stored(prepared.rows.len() + offset) {
+                continue;
+            }
+            match ingested.event_type {
+                ConversionEventType::Conversion => counted.conversion.inc(),
+                ConversionEventType::Refund => counted.refund.inc(),
+                ConversionEventType::Cancellation => counted.cancellation.inc(),
+                ConversionEventType::Reattribution => counted.reattribution.inc(),
+            }
+        }
     }
 
     /// Keeps what cannot be ingested in the shard's dead-letter stream (trimmed to about

@@ -18,6 +18,7 @@ mod hostile_input;
 mod influencers;
 mod invariants;
 mod links;
+mod metrics;
 mod openapi;
 mod outage;
 mod postgres_outage;

@@ -178,7 +178,14 @@ pub async fn create(
         occurred_at,
     };
     match converting::report(&state.db, reported).await {
-        Ok(Recorded::Created(row)) => Ok(HttpResponse::Accepted().json(view(&row))),
+        Ok(Recorded::Created(row)) => {
+            state
+                .metrics
+                .conversions
+                .with_label_values(&[row.status.as_str()])
+                .inc();
+            Ok(HttpResponse::Accepted().json(view(&row)))
+        }
         Ok(Recorded::Replayed(row)) => Ok(HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))
             .json(view(&row))),

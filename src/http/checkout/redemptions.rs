@@ -120,12 +120,26 @@ pub async fn create(
             .then(|| now + Duration::seconds(i64::from(state.settings.hold_seconds))),
         request_hash: hash,
     };
+    let counted = |outcome: &str| {
+        state
+            .metrics
+            .redemptions
+            .with_label_values(&[outcome])
+            .inc()
+    };
     match redeeming::redeem(&state.db, &state.code_terms, &state.redeemer, &new, now).await {
-        Ok(Redeemed::Created(row)) => Ok(HttpResponse::Created().json(row)),
-        Ok(Redeemed::Replayed(row)) => Ok(HttpResponse::Ok()
-            .insert_header(("Idempotent-Replayed", "true"))
-            .json(row)),
+        Ok(Redeemed::Created(row)) => {
+            counted(row.status.as_str());
+            Ok(HttpResponse::Created().json(row))
+        }
+        Ok(Redeemed::Replayed(row)) => {
+            counted("replayed");
+            Ok(HttpResponse::Ok()
+                .insert_header(("Idempotent-Replayed", "true"))
+                .json(row))
+        }
         Err(RedeemError::Rejected(rejection)) => {
+            counted(rejection.code());
             Err(rejected(rejection.code(), rejection.message()))
         }
         Err(RedeemError::OrderConflict) => Err(ApiError::new(
@@ -169,9 +183,20 @@ pub async fn get(
 
 /// A moved redemption is `200`; one already where it was asked to go is `200` too (the
 /// call is safe to repeat); one whose status does not allow the move is `409`.
-fn answer(transition: Transition, refused_code: &'static str) -> Result<HttpResponse, ApiError> {
+fn answer(
+    state: &AppState,
+    transition: Transition,
+    refused_code: &'static str,
+) -> Result<HttpResponse, ApiError> {
     match transition {
-        Transition::Done(row) => Ok(HttpResponse::Ok().json(row)),
+        Transition::Done(row) => {
+            state
+                .metrics
+                .redemptions
+                .with_label_values(&[row.status.as_str()])
+                .inc();
+            Ok(HttpResponse::Ok().json(row))
+        }
         Transition::Already(row) => Ok(HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))
             .json(row)),
@@ -201,7 +226,11 @@ pub async fn commit(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "redemption")?;
-    answer(redeeming::commit(&state.db, id).await?, "not_reserved")
+    answer(
+        &state,
+        redeeming::commit(&state.db, id).await?,
+        "not_reserved",
+    )
 }
 
 #[utoipa::path(
@@ -221,7 +250,11 @@ pub async fn release(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "redemption")?;
-    answer(redeeming::release(&state.db, id).await?, "not_reserved")
+    answer(
+        &state,
+        redeeming::release(&state.db, id).await?,
+        "not_reserved",
+    )
 }
 
 #[utoipa::path(
@@ -241,5 +274,9 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, "redemption")?;
-    answer(redeeming::cancel(&state.db, id).await?, "not_active")
+    answer(
+        &state,
+        redeeming::cancel(&state.db, id).await?,
+        "not_active",
+    )
 }

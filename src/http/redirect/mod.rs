@@ -84,19 +84,30 @@ pub async fn follow(
     producer: web::Data<Producer>,
     slug: web::Path<String>,
 ) -> HttpResponse {
+    let counted = &state.metrics.redirects;
     let Ok(slug) = LinkSlug::parse(&slug) else {
+        counted.not_found.inc();
         return ApiError::not_found("link").error_response();
     };
     let found = match state.links.peek(slug.as_str()) {
-        Some(fresh) => Ok(fresh),
+        Some(fresh) => {
+            state.metrics.link_cache_hits.inc();
+            Ok(fresh)
+        }
         None => match state.misses.refuse_lookup(&req) {
             Some(limited) => return limited.error_response(),
-            None => state.links.get(&slug).await,
+            None => {
+                state.metrics.link_cache_misses.inc();
+                state.links.get(&slug).await
+            }
         },
     };
     let cached = match found {
         Ok(Some(cached)) => cached,
-        Ok(None) => return state.misses.not_found(&req, "link"),
+        Ok(None) => {
+            counted.not_found.inc();
+            return state.misses.not_found(&req, "link");
+        }
         Err(e) => return lookup_failed(&e),
     };
     let link = &cached.link;
@@ -105,7 +116,7 @@ pub async fn follow(
     let user_agent = header_text(&req, header::USER_AGENT);
 
     if !link.enabled || link.expires_at.is_some_and(|t| t <= Utc::now()) {
-        return gone(link);
+        return gone(link, &state);
     }
     if let Some(max) = link.max_clicks.filter(|_| recording) {
         let count = state
@@ -114,13 +125,13 @@ pub async fn follow(
             .await;
         // Without Redis the limit cannot be checked; the redirect must still work.
         if count.is_some_and(|n| n > max) {
-            return gone(link);
+            return gone(link, &state);
         }
     }
 
     let now = Utc::now();
     let click_id = recording.then(|| state.signer.issue(link.id, now));
-    let location = location(
+    let (location, by_rule) = location(
         &state,
         &req,
         &cached,
@@ -154,6 +165,11 @@ pub async fn follow(
         }
     }
 
+    if by_rule {
+        counted.rule.inc();
+    } else {
+        counted.redirect.inc();
+    }
     HttpResponse::Found()
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -175,18 +191,25 @@ fn lookup_failed(e: &StorageError) -> HttpResponse {
 }
 
 /// Disabled, expired or exhausted: the fallback URL if there is one, else 410.
-fn gone(link: &Link) -> HttpResponse {
+fn gone(link: &Link, state: &AppState) -> HttpResponse {
+    let counted = &state.metrics.redirects;
     match &link.fallback_url {
-        Some(fallback) => HttpResponse::Found()
-            .insert_header((header::LOCATION, fallback.as_str()))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish(),
-        None => ApiError::new(
-            StatusCode::GONE,
-            "link_gone",
-            "this link is no longer active",
-        )
-        .error_response(),
+        Some(fallback) => {
+            counted.fallback.inc();
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, fallback.as_str()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()
+        }
+        None => {
+            counted.gone.inc();
+            ApiError::new(
+                StatusCode::GONE,
+                "link_gone",
+                "this link is no longer active",
+            )
+            .error_response()
+        }
     }
 }
 
@@ -200,7 +223,7 @@ fn location(
     ip: Option<IpAddr>,
     user_agent: Option<&str>,
     click_id: Option<&str>,
-) -> String {
+) -> (String, bool) {
     let link = &cached.link;
     let rule = matching_rule(state, link, ip, user_agent);
     let (destination, prepared) = match rule {
@@ -215,11 +238,12 @@ fn location(
         .forward_query
         .then(|| req.query_string())
         .filter(|q| !q.is_empty());
-    match (forwarded, prepared, click_id) {
+    let location = match (forwarded, prepared, click_id) {
         (None, Some(prepared), Some(id)) => prepared.with_click(param, id),
         (None, Some(prepared), None) => prepared.without_click(),
         _ => destination::build(destination, &link.utm.0, forwarded, param, click_id),
-    }
+    };
+    (location, rule.is_some())
 }
 
 /// The index of the first rule matching the visitor's device and country.

@@ -49,10 +49,16 @@ pub async fn image(
         return ApiError::not_found("link").error_response();
     };
     let found = match state.links.peek(slug.as_str()) {
-        Some(fresh) => Ok(fresh),
+        Some(fresh) => {
+            state.metrics.link_cache_hits.inc();
+            Ok(fresh)
+        }
         None => match state.misses.refuse_lookup(&req) {
             Some(limited) => return limited.error_response(),
-            None => state.links.get(&slug).await,
+            None => {
+                state.metrics.link_cache_misses.inc();
+                state.links.get(&slug).await
+            }
         },
     };
     match found {

@@ -1,0 +1,218 @@
+//! `GET /metrics`: traffic of every kind moves its families, and no label holds what a
+//! client chose (a slug, a code, an order id, an address).
+
+use std::sync::Arc;
+
+use reqwest::{redirect::Policy, Method};
+use serde_json::json;
+
+use crate::helpers::{draining, spawn_app, worker_for, TestApp};
+
+/// The sum of the samples of `family` whose labels include every `k="v"` of `labels`.
+fn sample(text: &str, family: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            let base = name.split('{').next()?;
+            (base == family && labels.iter().all(|l| name.contains(l)))
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+async fn scrape(app: &TestApp) -> String {
+    app.client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("a body")
+}
+
+#[tokio::test]
+async fn traffic_moves_every_family_and_labels_stay_bounded() {
+    let app = spawn_app().await;
+    let link = app.short_link("metered-link").await;
+    let campaign = app.get(&format!("/v1/links/{link}")).await.body["campaign_id"]
+        .as_str()
+        .expect("campaign id")
+        .to_owned();
+    let influencer = app.get(&format!("/v1/links/{link}")).await.body["influencer_id"]
+        .as_str()
+        .expect("influencer id")
+        .to_owned();
+    let gone = app
+        .post(
+            "/v1/links",
+            json!({"campaign_id": campaign, "influencer_id": influencer, "slug": "closed-link",
+                   "destination": "https://shop.example.com/", "enabled": false}),
+        )
+        .await
+        .id();
+    assert!(!gone.is_empty());
+    app.post(
+        "/v1/codes",
+        json!({"code": "METERED10", "campaign_id": campaign, "influencer_id": influencer,
+               "discount_kind": "percent", "discount_value": 1000}),
+    )
+    .await
+    .assert_status(201);
+
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let visit = |slug: &'static str| {
+        let browser = browser.clone();
+        let url = format!("{}/{slug}", app.address);
+        async move {
+            browser
+                .get(url)
+                .header("x-forwarded-for", "203.0.113.77")
+                .send()
+                .await
+                .expect("visit")
+                .status()
+        }
+    };
+    assert_eq!(visit("metered-link").await, 302);
+    assert_eq!(visit("metered-link").await, 302);
+    assert_eq!(visit("no-such-link").await, 404);
+    assert_eq!(visit("closed-link").await, 410);
+    app.send(Method::GET, "/a/b/c", None, None).await;
+
+    let redemption = json!({"code": "METERED10", "order_id": "metered-order-1",
+                            "subtotal_minor": 5000, "currency": "EUR"});
+    app.post("/v1/redemptions", redemption.clone())
+        .await
+        .assert_status(201);
+    app.post("/v1/redemptions", redemption)
+        .await
+        .assert_status(200);
+    app.post(
+        "/v1/redemptions",
+        json!({"code": "NOSUCHCODE", "order_id": "metered-order-2",
+               "subtotal_minor": 5000, "currency": "EUR"}),
+    )
+    .await
+    .assert_error(422, "code_not_found");
+    app.post(
+        "/v1/conversions",
+        json!({"order_id": "metered-order-3", "amount_minor": 1200, "currency": "EUR"}),
+    )
+    .await
+    .assert_status(202);
+
+    let text = scrape(&app).await;
+    let moved = |family: &str, labels: &[&str]| sample(&text, family, labels);
+    let redirect_route = r#"route="/{slug}""#;
+    assert_eq!(
+        moved(
+            "attrib_http_requests_total",
+            &[redirect_route, r#"method="GET""#, r#"status="302""#]
+        ),
+        2.0
+    );
+    assert_eq!(
+        moved(
+            "attrib_http_requests_total",
+            &[
+                r#"route="/v1/redemptions""#,
+                r#"method="POST""#,
+                r#"status="422""#
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            "attrib_http_requests_total",
+            &[r#"route="unmatched""#, r#"status="404""#]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            "attrib_http_request_duration_seconds_count",
+            &[redirect_route, r#"method="GET""#]
+        ),
+        4.0
+    );
+    for (outcome, count) in [("redirect", 2.0), ("not_found", 1.0), ("gone", 1.0)] {
+        let label = format!(r#"outcome="{outcome}""#);
+        assert_eq!(
+            moved("attrib_redirects_total", &[&label]),
+            count,
+            "{outcome}"
+        );
+    }
+    assert!(moved("attrib_link_cache_requests_total", &[r#"result="hit""#]) >= 1.0);
+    assert!(moved("attrib_link_cache_requests_total", &[r#"result="miss""#]) >= 1.0);
+    assert_eq!(
+        moved("attrib_click_events_total", &[r#"durable_in="redis""#]),
+        2.0
+    );
+    assert!(moved("attrib_stream_entries", &[]) >= 1.0);
+    assert!(text.contains("attrib_stream_pending{"));
+    assert!(text.contains("attrib_spool_events 0"));
+    for (outcome, count) in [
+        ("committed", 1.0),
+        ("replayed", 1.0),
+        ("code_not_found", 1.0),
+    ] {
+        let label = format!(r#"outcome="{outcome}""#);
+        assert_eq!(
+            moved("attrib_redemptions_total", &[&label]),
+            count,
+            "{outcome}"
+        );
+    }
+    assert_eq!(
+        moved("attrib_conversions_total", &[r#"status="unattributed""#]),
+        1.0
+    );
+    assert!(moved("attrib_db_pool_connections", &[]) >= 1.0);
+    assert!(moved("process_resident_memory_bytes", &[]) > 0.0);
+
+    // What the worker stores moves its own families (`attrib run` serves them here too).
+    let worker = Arc::new(worker_for(&app, None, draining("metered", None)));
+    worker.prepare().await.expect("worker ready");
+    worker.drain().await.expect("drained");
+    let ingest = worker.metrics().render();
+    assert_eq!(
+        sample(&ingest, "attrib_ingest_events_total", &[r#"kind="click""#]),
+        2.0
+    );
+    assert!(
+        sample(
+            &ingest,
+            "attrib_ingest_events_total",
+            &[r#"kind="conversion""#]
+        ) >= 1.0
+    );
+    assert!(sample(&ingest, "attrib_ingest_batch_events_count", &[]) >= 1.0);
+    assert!(sample(&ingest, "attrib_ingest_batch_duration_seconds_count", &[]) >= 1.0);
+    assert_eq!(
+        sample(&ingest, "attrib_ingest_delay_seconds_count", &[]),
+        2.0
+    );
+
+    for chosen_by_clients in [
+        "metered-link",
+        "closed-link",
+        "no-such-link",
+        "METERED10",
+        "NOSUCHCODE",
+        "metered-order",
+        "203.0.113",
+        "/a/b/c",
+    ] {
+        assert!(
+            !text.contains(chosen_by_clients) && !ingest.contains(chosen_by_clients),
+            "{chosen_by_clients} in a label"
+        );
+    }
+}
