@@ -13,6 +13,7 @@ use crate::{
     auth,
     auth::Scope,
     config::Settings,
+    lifecycle::terminate_or_interrupt,
     pipeline::keys::Keys,
     startup::Application,
     storage, telemetry,
@@ -74,7 +75,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log_filter);
+    telemetry::init(&settings.log_filter, settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -100,15 +101,31 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => {
             Application::build(settings)
                 .await?
-                .run_until_stopped()
+                .run_until(terminate_or_interrupt(), async { Ok(()) })
                 .await?
         }
         Command::Worker => {
             let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;
-            build_worker(&settings, db, None, Default::default())
-                .run(shutdown_signal())
-                .await?;
+            let worker = build_worker(&settings, db, None, Default::default());
+            let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
+            let mut running = tokio::spawn(worker.run(async {
+                let _ = stopped.await;
+            }));
+            tokio::select! {
+                ran = &mut running => return ran.context("worker task")?,
+                _ = terminate_or_interrupt() => {}
+            }
+            tracing::info!("stopping: finishing the batch in hand");
+            let _ = stop_worker.send(());
+            match tokio::time::timeout(settings.shutdown_timeout, running).await {
+                Ok(ran) => ran.context("worker task")??,
+                Err(_) => anyhow::bail!(
+                    "not stopped within ATTRIB_SHUTDOWN_TIMEOUT_SECONDS ({} s)",
+                    settings.shutdown_timeout.as_secs()
+                ),
+            }
+            tracing::info!("stopped");
         }
         Command::Run => {
             let app = Application::build(settings.clone()).await?;
@@ -119,11 +136,13 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             let worker = background.spawn(worker.run(async {
                 let _ = stopped.await;
             }));
-            // actix handles SIGINT/SIGTERM for the server; the worker stops after it.
-            let served = app.run_until_stopped().await;
-            let _ = stop_worker.send(());
-            worker.await.context("worker task")??;
-            served?;
+            // The worker stops with the server, not after it: what the server still
+            // writes to the streams waits there for the next start.
+            app.run_until(terminate_or_interrupt(), async {
+                let _ = stop_worker.send(());
+                worker.await.context("worker task")?
+            })
+            .await?;
         }
         Command::Openapi => println!("{}", crate::http::openapi::json()),
         Command::Migrate => {
@@ -181,25 +200,4 @@ fn build_worker(
         )
         .with_metrics(metrics),
     )
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
 }

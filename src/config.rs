@@ -13,13 +13,18 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use ipnet::IpNet;
 use sqlx::{postgres::PgConnectOptions, ConnectOptions};
 use url::Url;
 
-use crate::{auth::NewSecret, enrich::geo::GeoIp, telemetry::LogFilter};
+use crate::{
+    auth::NewSecret,
+    enrich::geo::GeoIp,
+    telemetry::{LogFilter, LogFormat},
+};
 
 #[derive(Clone)]
 pub struct Settings {
@@ -28,6 +33,9 @@ pub struct Settings {
     pub database_url: String,
     pub database: PgConnectOptions,
     pub database_max_connections: u32,
+    /// How long a request waits for Postgres (a connection from the pool, or the answer
+    /// of a hung server) before it is answered `503 unavailable`.
+    pub database_timeout: Duration,
     /// `ATTRIB_REDIS_URL` as given (for tests and, redacted, for logs); the process
     /// connects through `redis`.
     pub redis_url: String,
@@ -51,6 +59,10 @@ pub struct Settings {
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
     pub log_filter: LogFilter,
+    pub log_format: LogFormat,
+    /// How long a stopping process (SIGTERM, SIGINT) waits for requests in flight, click
+    /// batches and the worker's batch before it exits anyway.
+    pub shutdown_timeout: Duration,
     /// Signs click ids; every process of a deployment must share it.
     pub click_secret: String,
     /// Where this runs: production refuses settings that are only fit for a laptop.
@@ -241,6 +253,18 @@ impl Settings {
             reason,
         })?;
 
+        let log_format = match get("ATTRIB_LOG_FORMAT").unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError {
+                    var: "ATTRIB_LOG_FORMAT",
+                    value: other.to_owned(),
+                    reason: "expected text or json".into(),
+                })
+            }
+        };
+
         let click_secret = get("ATTRIB_CLICK_SECRET")
             .unwrap_or(DEVELOPMENT_CLICK_SECRET)
             .to_owned();
@@ -318,6 +342,12 @@ impl Settings {
                 16,
                 1..=1000,
             )?,
+            database_timeout: Duration::from_secs(parse_number(
+                vars,
+                "ATTRIB_DATABASE_TIMEOUT_SECONDS",
+                5,
+                1..=300,
+            )?),
             redis_url,
             redis,
             redis_prefix,
@@ -341,6 +371,13 @@ impl Settings {
             )?,
             http_workers: parse_number(vars, "ATTRIB_HTTP_WORKERS", 0, 0..=256)?,
             log_filter,
+            log_format,
+            shutdown_timeout: Duration::from_secs(parse_number(
+                vars,
+                "ATTRIB_SHUTDOWN_TIMEOUT_SECONDS",
+                30,
+                1..=3600,
+            )?),
             click_secret,
             visitor_secret,
             env,
@@ -499,6 +536,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
+            .field("database_timeout", &self.database_timeout)
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("listen", &self.listen)
@@ -512,6 +550,8 @@ impl fmt::Debug for Settings {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("http_workers", &self.http_workers)
             .field("log_filter", &self.log_filter)
+            .field("log_format", &self.log_format)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .field("click_secret", &"[redacted]")
             .field(
                 "visitor_secret",

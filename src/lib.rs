@@ -3,7 +3,7 @@
 //! The modules form layers, lowest first, and every import points down (checked by
 //! `tests/architecture.rs`; the README's "Layout" walks through them):
 //! - leaves: [`domain`] (pure types and rules, importing nothing of the crate), [`auth`],
-//!   [`ids`], [`enrich`], [`telemetry`];
+//!   [`ids`], [`enrich`], [`telemetry`], [`lifecycle`];
 //! - [`config`] (every setting parsed once) and [`metrics`];
 //! - adapters: [`storage`] (Postgres, one module of SQL per table) and [`pipeline`]
 //!   (Redis: the event schema, producer and spool, stream consumer, outbox relay);
@@ -22,6 +22,7 @@ pub mod domain;
 pub mod enrich;
 pub mod http;
 pub mod ids;
+pub mod lifecycle;
 pub mod metrics;
 pub mod pipeline;
 pub mod startup;

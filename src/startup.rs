@@ -3,11 +3,12 @@
 //! `Application::build` binds the listener first (port 0 in tests) so the caller knows the
 //! address before the server runs.
 
-use std::{net::TcpListener, sync::Arc};
+use std::{future::Future, net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context;
 use sqlx::PgPool;
+use tokio::task::JoinHandle;
 
 use crate::{
     cache::{
@@ -18,7 +19,8 @@ use crate::{
     checkout::redeemer::Redeemer,
     config::{Settings, DEVELOPMENT_CLICK_SECRET},
     domain::{click_id::ClickSigner, visitor::VisitorKey},
-    http,
+    http::{self, request_log::LogRequests},
+    lifecycle::{stop_signal, Stop},
     metrics::Metrics,
     pipeline::{
         changes::followed,
@@ -73,6 +75,10 @@ pub struct Application {
     port: u16,
     server: Server,
     metrics: Arc<Metrics>,
+    /// Stops the outbox relay.
+    stop: Stop,
+    relay: JoinHandle<()>,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -145,10 +151,12 @@ impl Application {
             settings.trusted_proxies.clone(),
         ));
         tokio::spawn(forget_idle_addresses(Arc::downgrade(&misses)));
-        tokio::spawn(crate::pipeline::outbox::run(
+        let (stop, stopping) = stop_signal();
+        let relay = tokio::spawn(crate::pipeline::outbox::run(
             db.clone(),
             redis.clone(),
             keys.clone(),
+            stopping,
         ));
         // A few batches in flight at once: enough to keep Postgres busy while one commits,
         // few enough that a hot code's batches stay large.
@@ -165,6 +173,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let workers = settings.http_workers;
+        let shutdown_timeout = settings.shutdown_timeout;
         let geoip = settings.geoip.clone();
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
@@ -191,12 +200,17 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(counted.clone())
+                .wrap(LogRequests)
                 .app_data(state.clone())
                 // Built on each worker thread, so its batcher runs on that thread.
                 .app_data(web::Data::new(Producer::on_this_thread(pipe.clone())))
                 .configure(|cfg| http::configure(cfg, state.settings.max_body_bytes))
         })
-        .listen(listener)?;
+        .listen(listener)?
+        // The process handles SIGTERM and SIGINT itself ([`Application::run_until`]), the
+        // same way for both, and stops the worker and the outbox relay with the server.
+        .disable_signals()
+        .shutdown_timeout(shutdown_timeout.as_secs());
         if workers > 0 {
             server = server.workers(workers);
         }
@@ -205,6 +219,9 @@ impl Application {
             port,
             server: server.run(),
             metrics,
+            stop,
+            relay,
+            shutdown_timeout,
         })
     }
 
@@ -217,7 +234,58 @@ impl Application {
         self.metrics.clone()
     }
 
+    /// Serves until the server stops by itself (tests drop it with their runtime).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves until `signal`, then stops within the shutdown timeout: no new connections,
+    /// the requests in flight answered (each click durable before its `302`, so nothing a
+    /// batcher holds is lost) and their connections closed by actix, the outbox relay
+    /// done with its round, and `also_stop` (the worker of `attrib run`) finished.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()>,
+        also_stop: impl Future<Output = anyhow::Result<()>>,
+    ) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            served = &mut server => {
+                self.stop.stop();
+                return Ok(served.context("HTTP server task")??);
+            }
+            _ = signal => {}
+        }
+        tracing::info!(
+            timeout_seconds = self.shutdown_timeout.as_secs(),
+            "stopping: no new connections, finishing the requests in flight"
+        );
+        self.stop.stop();
+        let relay = self.relay;
+        let stopping = async {
+            let (served, relayed, companion) = tokio::join!(
+                async {
+                    handle.stop(true).await;
+                    server.await
+                },
+                relay,
+                also_stop,
+            );
+            served.context("HTTP server task")??;
+            relayed.context("outbox relay task")?;
+            companion
+        };
+        match tokio::time::timeout(self.shutdown_timeout, stopping).await {
+            Ok(stopped) => {
+                stopped?;
+                tracing::info!("stopped");
+                Ok(())
+            }
+            Err(_) => anyhow::bail!(
+                "not stopped within ATTRIB_SHUTDOWN_TIMEOUT_SECONDS ({} s); exiting with work unfinished",
+                self.shutdown_timeout.as_secs()
+            ),
+        }
     }
 }

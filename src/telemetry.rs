@@ -1,8 +1,17 @@
-//! Logging: human-readable lines on stderr, filtered by `ATTRIB_LOG`.
+//! Logging on stderr, filtered by `ATTRIB_LOG`, as lines for people or one JSON object
+//! per line (`ATTRIB_LOG_FORMAT`) with the fields of the event and of the spans it happened
+//! in at the top level, so `request_id` sits beside `message` for a log pipeline to index.
 
 use std::fmt;
 
-use tracing_subscriber::{filter::Directive, EnvFilter};
+use tracing_subscriber::{filter::Directive, fmt::time::SystemTime, prelude::*, EnvFilter};
+
+/// `ATTRIB_LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// `ATTRIB_LOG`, parsed: the directives of an [`EnvFilter`]. The settings keep these
 /// rather than the filter, which cannot be cloned, so the string is parsed only once.
@@ -44,13 +53,29 @@ impl LogFilter {
     }
 }
 
-pub fn init(filter: &LogFilter) {
+pub fn init(filter: &LogFilter, format: LogFormat) {
     let filter = filter.env_filter();
     // A second init (tests building several apps) is harmless: the first one wins.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init()
+            .map_err(|e| e.to_string()),
+        LogFormat::Json => {
+            let mut json = json_subscriber::JsonLayer::stderr();
+            json.with_timer("timestamp", SystemTime)
+                .with_level("level")
+                .with_target("target")
+                .with_flattened_event()
+                .with_top_level_flattened_span_list();
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(json)
+                .try_init()
+                .map_err(|e| e.to_string())
+        }
+    };
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use std::{
 /// Lower layers first. A module may import modules of its own layer or of a layer before
 /// it; never one after it. Within a layer the graph must still be acyclic.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("leaves", &["domain", "auth", "ids", "enrich", "telemetry"]),
+    (
+        "leaves",
+        &["domain", "auth", "ids", "enrich", "telemetry", "lifecycle"],
+    ),
     ("configuration", &["config", "metrics"]),
     ("adapters", &["storage", "pipeline"]),
     ("process memory", &["cache", "throttle"]),

@@ -64,14 +64,17 @@ async fn caller_of(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiErr
             return Err(limited);
         }
     }
-    let cached = state.api_keys.get(prefix).await.map_err(|e| {
+    // Bounded like the handler after it (`super::deadline`), which cannot wrap this.
+    let lookup = tokio::time::timeout(state.settings.database_timeout, state.api_keys.get(prefix))
+        .await
+        .map_err(|_| ApiError::database_unavailable("API key lookup timed out"))?;
+    let cached = lookup.map_err(|e| {
         // A stored key that does not decode (an unknown scope) stays broken when tried
         // again: a 500, as it was when the scope was checked here.
         if e.undecodable() {
             return ApiError::internal(e);
         }
-        tracing::error!(error = %e, "API key lookup failed");
-        ApiError::unavailable("key_lookup_failed", "try again shortly")
+        ApiError::database_unavailable(e)
     })?;
     let (row, due_for_touch) = match &cached {
         Some(key) if auth::hash_matches(&secret, &key.row.secret_hash) => {

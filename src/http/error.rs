@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use crate::{domain::Invalid, domain::InvalidKind, storage::StorageError};
 
+/// What a `503` asks of the client: about the time a Postgres failover or restart takes.
+pub const RETRY_AFTER_UNAVAILABLE_SECONDS: u64 = 5;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -54,8 +57,21 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// Something the answer needs does not answer now; `Retry-After` says when to try again.
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        err.retry_after = Some(RETRY_AFTER_UNAVAILABLE_SECONDS);
+        err
+    }
+
+    /// Postgres did not answer (in time): `503 unavailable`, logged without a stack of
+    /// causes, as an outage writes one per request.
+    pub fn database_unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "Postgres unavailable");
+        Self::unavailable(
+            "unavailable",
+            "the database does not answer now; nothing was changed, retry after Retry-After seconds",
+        )
     }
 
     /// Too many failed look-ups from one address ([`super::rate_limit`]).
@@ -155,6 +171,7 @@ impl From<StorageError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }
             StorageError::Refused { code, message } => ApiError::unprocessable(code, message),
+            err if err.is_unavailable() => ApiError::database_unavailable(err),
             StorageError::Database(e) => ApiError::internal(e),
         }
     }

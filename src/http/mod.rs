@@ -11,6 +11,7 @@ pub mod admin;
 pub mod auth;
 pub mod checkout;
 pub mod client_ip;
+pub mod deadline;
 pub mod error;
 pub mod health;
 pub mod ingest_lag;
@@ -20,6 +21,7 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod redirect;
 pub mod reports;
+pub mod request_log;
 pub mod request_metrics;
 pub mod routes;
 pub mod wire;
@@ -47,7 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .wrap(from_fn(auth::authenticate))
         .default_service(web::to(not_found));
     for endpoint in v1.endpoints {
-        api = api.service(endpoint.into_resource(v1.prefix));
+        api = api.service(
+            endpoint
+                .into_resource(v1.prefix)
+                .wrap(from_fn(deadline::within_database_timeout)),
+        );
     }
     cfg.service(api);
     for endpoint in links.endpoints {

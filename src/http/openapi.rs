@@ -261,9 +261,9 @@ fn add_shared_responses(path: &str, operation: &mut Operation, with_body: bool) 
         shared.push((
             "503",
             retry_after(error(
-                "A store the route needs does not answer (`unavailable`, \
-                 `key_lookup_failed`); nothing was changed. Retry after `Retry-After` \
-                 seconds.",
+                "A store the route needs does not answer, or not within \
+                 `ATTRIB_DATABASE_TIMEOUT_SECONDS` (`unavailable`); nothing was changed. \
+                 Retry after `Retry-After` seconds.",
             )),
         ));
     }

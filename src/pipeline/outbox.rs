@@ -22,10 +22,15 @@ use redis::aio::MultiplexedConnection;
 use sqlx::PgPool;
 
 use super::{connection, events::packed_xadds_naming_entries, keys::Keys};
-use crate::storage::outbox;
+use crate::{
+    lifecycle::{Backoff, Stopping},
+    storage::outbox,
+};
 
 const CHUNK: i64 = 500;
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// The longest pause between attempts while Redis or Postgres is away.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often relayed rows are checked against the streams.
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -113,17 +118,19 @@ pub async fn resend_lost(
     Ok(reset)
 }
 
-/// Relays until the process ends.
-pub async fn run(db: PgPool, redis: redis::Client, keys: Keys) {
+/// Relays until the process stops, then returns after the round it is in. While Redis or
+/// Postgres is away it backs off, and resumes when both answer.
+pub async fn run(db: PgPool, redis: redis::Client, keys: Keys, mut stopping: Stopping) {
     let mut conn: Option<MultiplexedConnection> = None;
     let mut last_check = Instant::now();
-    loop {
+    let mut backoff = Backoff::new(IDLE_POLL, MAX_BACKOFF);
+    while !stopping.is_stopping() {
         if conn.is_none() {
             conn = connection::connect(&redis, REDIS_TIMEOUT, Some(REDIS_TIMEOUT))
                 .await
                 .ok();
         }
-        let moved = match conn.as_mut() {
+        let pause = match conn.as_mut() {
             Some(c) => {
                 let round = async {
                     if last_check.elapsed() >= CHECK_EVERY {
@@ -133,18 +140,27 @@ pub async fn run(db: PgPool, redis: redis::Client, keys: Keys) {
                     relay_once(&db, c, &keys).await
                 };
                 match round.await {
-                    Ok(moved) => moved,
+                    Ok(moved) => {
+                        backoff.succeeded();
+                        (moved == 0).then_some(IDLE_POLL)
+                    }
                     Err(e) => {
-                        tracing::warn!(error = format!("{e:#}"), "outbox relay failed; retrying");
+                        let pause = backoff.failed();
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            retry_in_ms = pause.as_millis() as u64,
+                            "outbox relay failed; retrying"
+                        );
                         conn = None;
-                        0
+                        Some(pause)
                     }
                 }
             }
-            None => 0,
+            None => Some(backoff.failed()),
         };
-        if moved == 0 {
-            tokio::time::sleep(IDLE_POLL).await;
+        if let Some(pause) = pause {
+            stopping.sleep(pause).await;
         }
     }
+    tracing::debug!("outbox relay stopped");
 }

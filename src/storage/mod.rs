@@ -23,8 +23,6 @@ pub mod reattribution;
 pub mod redemptions;
 pub mod reports;
 
-use std::time::Duration;
-
 use sqlx::{
     pool::PoolConnection,
     postgres::{PgPoolOptions, PgRow},
@@ -125,6 +123,32 @@ impl StorageError {
         )
     }
 
+    /// Postgres cannot be reached or cannot serve now: no connection within the database
+    /// timeout, a broken connection, a server shutting down or starting, a read-only
+    /// standby during a failover, no connection slot left. Worth trying again shortly.
+    pub fn is_unavailable(&self) -> bool {
+        let StorageError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                // 08: connection exception; 57P01-03: shutting down or starting up;
+                // 25006: a read-only (standby) transaction; 53300: too many connections.
+                code.starts_with("08")
+                    || matches!(
+                        code.as_ref(),
+                        "57P01" | "57P02" | "57P03" | "25006" | "53300"
+                    )
+            }),
+            _ => false,
+        }
+    }
+
     /// Why Postgres refused the values written, when it did: a data exception (class 22:
     /// out of range, bad encoding, a NUL in text), an integrity constraint (23) or a
     /// program limit such as an index row too large (54). `None` for every failure that is
@@ -151,7 +175,7 @@ impl StorageError {
 pub fn pool(settings: &Settings) -> PgPool {
     PgPoolOptions::new()
         .max_connections(settings.database_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(settings.database_timeout)
         .connect_lazy_with(settings.database.clone())
 }
 

@@ -49,6 +49,7 @@ use crate::{
     config,
     domain::fraud::BurstDetector,
     enrich::geo::GeoIp,
+    lifecycle::Backoff,
     metrics::Metrics,
     pipeline::{
         connection,
@@ -68,7 +69,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// A consumer that owns nothing and has not read for this long is gone (a renamed or
 /// retired worker) and is removed from the group, checked every [`PRUNE_EVERY`].
 const CONSUMER_GONE_AFTER: Duration = Duration::from_secs(3600);
-const RETRY_DELAY: Duration = Duration::from_secs(1);
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// How often a shard looks for entries dead consumers left behind, while it finds none.
 const CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// Before a shard's first batch shows how many events its entries carry: a busy producer
@@ -200,14 +202,17 @@ impl Worker {
     /// redirect, spooling clicks) while Redis is away.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
+        let mut backoff = retry_backoff();
         while let Err(e) = self.prepare().await {
+            let pause = backoff.failed();
             tracing::warn!(
                 error = format!("{e:#}"),
+                retry_in_ms = pause.as_millis() as u64,
                 "worker cannot start yet; retrying"
             );
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
-                _ = tokio::time::sleep(RETRY_DELAY) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
         let (stop, stopped) = watch::channel(false);
@@ -302,6 +307,7 @@ impl Worker {
         let mut state = ShardState::new();
         let mut last_trim = Instant::now();
         let mut last_prune = Instant::now() - PRUNE_EVERY;
+        let mut backoff = retry_backoff();
         while !*stopped.borrow() {
             if conn.is_none() {
                 // A Redis that restarted without persistence has lost the group too.
@@ -316,8 +322,14 @@ impl Worker {
                         state.own_pending = true;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, shard, "worker cannot reach Redis");
-                        pause(&mut stopped).await;
+                        let pause = backoff.failed();
+                        tracing::warn!(
+                            error = %e,
+                            shard,
+                            retry_in_ms = pause.as_millis() as u64,
+                            "worker cannot reach Redis"
+                        );
+                        pause_for(pause, &mut stopped).await;
                         continue;
                     }
                 }
@@ -329,17 +341,21 @@ impl Worker {
                 .round(connection, shard, Some(self.config.block), &mut state)
                 .await
             {
-                Ok(_) => {}
+                Ok(_) => backoff.succeeded(),
                 Err(e) if e.is::<InjectedFailure>() => return Err(e),
                 Err(e) => {
+                    // What it held stays pending in its name: read again first when it
+                    // resumes, acknowledged only once stored.
                     state.own_pending = true;
+                    let pause = backoff.failed();
                     tracing::warn!(
                         error = format!("{e:#}"),
                         shard,
+                        retry_in_ms = pause.as_millis() as u64,
                         "ingest round failed; retrying"
                     );
                     conn = None;
-                    pause(&mut stopped).await;
+                    pause_for(pause, &mut stopped).await;
                     continue;
                 }
             }
@@ -579,6 +595,12 @@ impl ShardState {
     }
 }
 
-async fn pause(stopped: &mut watch::Receiver<bool>) {
-    let _ = tokio::time::timeout(RETRY_DELAY, stopped.changed()).await;
+/// Between failed attempts while Redis or Postgres is away: at once for a blip, every
+/// few seconds through an outage.
+fn retry_backoff() -> Backoff {
+    Backoff::new(FIRST_RETRY_DELAY, MAX_RETRY_DELAY)
+}
+
+async fn pause_for(pause: Duration, stopped: &mut watch::Receiver<bool>) {
+    let _ = tokio::time::timeout(pause, stopped.changed()).await;
 }

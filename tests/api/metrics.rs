@@ -180,8 +180,22 @@ async fn traffic_moves_every_family_and_labels_stay_bounded() {
     // What the worker stores moves its own families (`attrib run` serves them here too).
     let worker = Arc::new(worker_for(&app, None, draining("metered", None)));
     worker.prepare().await.expect("worker ready");
-    worker.drain().await.expect("drained");
-    let ingest = worker.metrics().render();
+    // The conversion reaches the streams through the outbox relay, which polls.
+    let relayed_by = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut ingest = String::new();
+    while std::time::Instant::now() < relayed_by {
+        worker.drain().await.expect("drained");
+        ingest = worker.metrics().render();
+        if sample(
+            &ingest,
+            "attrib_ingest_events_total",
+            &[r#"kind="conversion""#],
+        ) >= 1.0
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         sample(&ingest, "attrib_ingest_events_total", &[r#"kind="click""#]),
         2.0

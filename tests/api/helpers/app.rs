@@ -70,7 +70,7 @@ fn server_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("ATTRIB_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
@@ -204,6 +204,26 @@ pub async fn spawn_app_on(database_url: &str, extra: &[(&str, &str)]) -> TestApp
         admin_key,
         db,
         _spool: spool,
+    }
+}
+
+/// A client of an attrib this test started some other way (the binary, in a process of
+/// its own) at `address`, with an admin key of its own.
+pub async fn client_of(address: String, settings: Settings) -> TestApp {
+    let db = PgPool::connect(&settings.database_url)
+        .await
+        .expect("test pool");
+    let admin_key = create_key(&db, "test-admin", Scope::Admin).await;
+    TestApp {
+        address,
+        settings,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client"),
+        admin_key,
+        db,
+        _spool: tempfile::tempdir().expect("a directory"),
     }
 }
 
