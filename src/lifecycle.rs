@@ -24,19 +24,13 @@ impl Stop {
 }
 
 impl Stopping {
-    /// Never stops: for a loop that runs as long as its runtime.
-    pub fn never() -> Self {
-        let (tx, rx) = watch::channel(false);
-        // The sender gone, `stopped` would resolve at once: keep it for the process's life.
-        std::mem::forget(tx);
-        Stopping(rx)
-    }
-
+    /// Whether the process is stopping; a [`Stop`] dropped unused (an application built
+    /// and never run) counts as stopping, so nothing it started spins on after it.
     pub fn is_stopping(&self) -> bool {
-        *self.0.borrow()
+        *self.0.borrow() || self.0.has_changed().is_err()
     }
 
-    /// Resolves once the process is stopping.
+    /// Resolves once the process is stopping, or its [`Stop`] is gone.
     pub async fn stopped(&mut self) {
         let _ = self.0.wait_for(|stopping| *stopping).await;
     }
@@ -123,6 +117,14 @@ mod tests {
         .await;
         assert!(slept.is_ok(), "the pause did not end");
         assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_dropped_stop_means_stopping() {
+        let (stop, stopping) = stop_signal();
+        assert!(!stopping.is_stopping());
+        drop(stop);
+        assert!(stopping.is_stopping());
     }
 
     #[tokio::test]

@@ -179,6 +179,7 @@ impl Modify for Conventions {
                 let Some(operation) = operation else { continue };
                 operation.operation_id = Some(operation_id(method, path));
                 add_shared_responses(path, operation, method != "head");
+                add_request_id(operation);
             }
         }
     }
@@ -276,6 +277,25 @@ fn add_shared_responses(path: &str, operation: &mut Operation, with_body: bool) 
             .responses
             .entry(status.to_owned())
             .or_insert(RefOr::T(response));
+    }
+}
+
+/// Every answer carries its request's id (`super::request_log`).
+fn add_request_id(operation: &mut utoipa::openapi::path::Operation) {
+    for response in operation.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            response.headers.insert(
+                "X-Request-Id".to_owned(),
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(
+                        "The request's id: the client's `X-Request-Id` when it is 1–128 \
+                         printable ASCII characters, else a new one. Log lines written for \
+                         the request carry it as `request_id`.",
+                    ))
+                    .build(),
+            );
+        }
     }
 }
 

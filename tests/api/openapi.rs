@@ -92,6 +92,12 @@ async fn every_documented_operation_is_served_and_answers_a_documented_status() 
             "{method} {path} answered {status}, which it does not document: {}",
             reply.body
         );
+        assert!(
+            operation["responses"][&status]["headers"]
+                .get("X-Request-Id")
+                .is_some(),
+            "{method} {path} {status} does not document X-Request-Id"
+        );
     }
 }
 

@@ -135,3 +135,27 @@ async fn sigterm_under_redirect_load_keeps_every_acknowledged_click_once() {
     let log = deployment.log_text();
     assert!(log.contains("stopped"), "{log}");
 }
+
+#[tokio::test]
+async fn sigint_stops_serve_and_worker_as_sigterm_does() {
+    // Given `attrib serve` and `attrib worker` of one deployment
+    let deployment = Deployment::new(&[("ATTRIB_SHUTDOWN_TIMEOUT_SECONDS", "10")]).await;
+    let mut serve = deployment.start("serve").await;
+    let mut worker = deployment.start_logging("worker", "worker started").await;
+
+    // When each gets SIGINT (Ctrl-C)
+    serve.signal(libc::SIGINT);
+    worker.signal(libc::SIGINT);
+
+    // Then each stops in order and exits 0
+    let (served, worked) = (
+        serve.exited(Duration::from_secs(15)).await,
+        worker.exited(Duration::from_secs(15)).await,
+    );
+    let log = deployment.log_text();
+    assert!(served.success(), "serve: {served}: {log}");
+    assert!(worked.success(), "worker: {worked}: {log}");
+    assert!(log.contains("finishing the requests in flight"), "{log}");
+    assert!(log.contains("finishing the batch in hand"), "{log}");
+    assert!(log.matches("stopped").count() >= 2, "{log}");
+}

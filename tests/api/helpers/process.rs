@@ -78,20 +78,7 @@ impl Deployment {
 
     /// `attrib <command>`, once it answers `/healthz`.
     pub async fn start(&self, command: &str) -> Running {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_attrib"))
-            .arg(command)
-            .env_clear()
-            .envs(&self.vars)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start attrib");
-        let mut running = Running { child };
+        let mut running = self.spawn(command);
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -112,6 +99,45 @@ impl Deployment {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// `attrib <command>`, once its log has a line containing `started`.
+    pub async fn start_logging(&self, command: &str, started: &str) -> Running {
+        let before = self.log_text().len();
+        let mut running = self.spawn(command);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.log_text()[before..].contains(started) {
+            if let Ok(Some(status)) = running.child.try_wait() {
+                panic!(
+                    "attrib {command} exited at start ({status}): {}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "attrib {command} did not start: {}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        running
+    }
+
+    fn spawn(&self, command: &str) -> Running {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_attrib"))
+            .arg(command)
+            .env_clear()
+            .envs(&self.vars)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start attrib");
+        Running { child }
     }
 
     /// A client with an admin key of its own.
