@@ -81,6 +81,8 @@ impl Shared {
         spool: Spool,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        // A predecessor's spool waits for this process's replayer.
+        metrics.spool_events.set(spool.waiting_events() as i64);
         let shared = Arc::new(Shared {
             client,
             streams: (0..keys.shards()).map(|shard| keys.stream(shard)).collect(),
@@ -246,7 +248,7 @@ async fn replay_files(
                 .map(|e| (e.stream.as_str(), e.payload.as_str()));
             write_to_redis(shared, conn, events).await?;
             replayed += chunk.len();
-            // Files a dead process left are replayed too; those were never counted here.
+            // Files another process left after this one started were never counted here.
             let waiting = &shared.metrics.spool_events;
             waiting.set((waiting.get() - chunk.len() as i64).max(0));
         }
