@@ -107,7 +107,17 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Worker => {
             let db = storage::pool(&settings);
             storage::migrate(&db).await.context("applying migrations")?;
-            let worker = build_worker(&settings, db, None, Default::default());
+            let worker = build_worker(&settings, db.clone(), None, Default::default());
+            let probes = match settings.metrics_listen {
+                Some(listen) => {
+                    let server =
+                        crate::startup::worker_probes(listen, worker.metrics().clone(), db)?;
+                    let handle = server.handle();
+                    tokio::spawn(server);
+                    Some(handle)
+                }
+                None => None,
+            };
             let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
             let mut running = tokio::spawn(worker.run(async {
                 let _ = stopped.await;
@@ -118,6 +128,9 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             tracing::info!("stopping: finishing the batch in hand");
             let _ = stop_worker.send(());
+            if let Some(probes) = probes {
+                probes.stop(true).await;
+            }
             match tokio::time::timeout(settings.shutdown_timeout, running).await {
                 Ok(ran) => ran.context("worker task")??,
                 Err(_) => anyhow::bail!(

@@ -43,6 +43,8 @@ pub struct Settings {
     /// Prepended to every Redis key, so several deployments (or tests) can share one server.
     pub redis_prefix: String,
     pub listen: SocketAddr,
+    /// Where `attrib worker` serves `/healthz` and `/metrics`; `None`: it serves no HTTP.
+    pub metrics_listen: Option<SocketAddr>,
     /// The base of every short URL handed out (`{public_url}/{slug}`).
     pub public_url: Url,
     pub trusted_proxies: Vec<IpNet>,
@@ -188,6 +190,16 @@ impl Settings {
             value: listen_raw.to_owned(),
             reason: "expected host:port, e.g. 0.0.0.0:8080".into(),
         })?;
+
+        let metrics_listen = get("ATTRIB_METRICS_LISTEN")
+            .map(|raw| {
+                raw.parse::<SocketAddr>().map_err(|_| ConfigError {
+                    var: "ATTRIB_METRICS_LISTEN",
+                    value: raw.to_owned(),
+                    reason: "expected host:port, e.g. 0.0.0.0:9100".into(),
+                })
+            })
+            .transpose()?;
 
         // A wildcard bind address is no place to send visitors; default to loopback.
         let public_default = if listen.ip().is_unspecified() {
@@ -352,6 +364,7 @@ impl Settings {
             redis,
             redis_prefix,
             listen,
+            metrics_listen,
             public_url,
             trusted_proxies,
             rate_limit_per_minute: parse_number(
@@ -540,6 +553,7 @@ impl fmt::Debug for Settings {
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("public_url", &self.public_url.as_str())
             .field("trusted_proxies", &self.trusted_proxies)
             .field("geoip_db", &self.geoip.as_ref().map(|geo| geo.path()))

@@ -289,3 +289,25 @@ impl Application {
         }
     }
 }
+
+/// `attrib worker`'s probes and metrics on `listen`, stopped by the caller through the
+/// server's handle.
+pub fn worker_probes(
+    listen: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
+    db: PgPool,
+) -> anyhow::Result<Server> {
+    let probes = web::Data::new(http::worker_probes::WorkerProbes { metrics, db });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(probes.clone())
+            .configure(http::worker_probes::configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(listen)
+    .with_context(|| format!("binding ATTRIB_METRICS_LISTEN {listen}"))?
+    .run();
+    tracing::info!(%listen, "worker metrics listening");
+    Ok(server)
+}

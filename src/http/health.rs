@@ -50,16 +50,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let lag = super::ingest_lag::seconds(&state, chrono::Utc::now()).await;
     let metrics = &state.metrics;
     metrics.ingest_lag_seconds.set(lag.unwrap_or(f64::NAN));
-    let idle = state.db.num_idle() as i64;
-    let open = i64::from(state.db.size());
-    metrics
-        .db_pool_connections
-        .with_label_values(&["idle"])
-        .set(idle);
-    metrics
-        .db_pool_connections
-        .with_label_values(&["in_use"])
-        .set((open - idle).max(0));
+    read_pool(metrics, &state.db);
     // Without Redis the depths keep their last reading; the lag above says NaN.
     if let Ok(mut conn) = state.redis_commands.connection().await {
         if let Ok(depths) = crate::pipeline::lag::depths(&mut conn, &state.keys).await {
@@ -79,6 +70,20 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// `attrib_db_pool_connections`, read now.
+pub fn read_pool(metrics: &crate::metrics::Metrics, db: &sqlx::PgPool) {
+    let idle = db.num_idle() as i64;
+    let open = i64::from(db.size());
+    metrics
+        .db_pool_connections
+        .with_label_values(&["idle"])
+        .set(idle);
+    metrics
+        .db_pool_connections
+        .with_label_values(&["in_use"])
+        .set((open - idle).max(0));
 }
 
 /// Postgres and Redis both answer; otherwise 503 naming which one does not.

@@ -25,6 +25,7 @@ pub mod request_log;
 pub mod request_metrics;
 pub mod routes;
 pub mod wire;
+pub mod worker_probes;
 
 use actix_web::{
     error::{PathError, QueryPayloadError},

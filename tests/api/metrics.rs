@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::{redirect::Policy, Method};
 use serde_json::json;
 
-use crate::helpers::{draining, spawn_app, worker_for, TestApp};
+use crate::helpers::{draining, spawn_app, worker_for, Deployment, TestApp};
 
 /// The sum of the samples of `family` whose labels include every `k="v"` of `labels`.
 fn sample(text: &str, family: &str, labels: &[&str]) -> f64 {
@@ -228,5 +228,53 @@ async fn traffic_moves_every_family_and_labels_stay_bounded() {
             !text.contains(chosen_by_clients) && !ingest.contains(chosen_by_clients),
             "{chosen_by_clients} in a label"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_worker_running_alone_serves_its_metrics_on_attrib_metrics_listen() {
+    // Given `attrib serve`, and `attrib worker` of the same deployment with its own port
+    let api = Deployment::new(&[]).await;
+    let _serve = api.start("serve").await;
+    let worker = api.sibling(&[
+        ("ATTRIB_METRICS_LISTEN", "{listen}"),
+        ("ATTRIB_WORKER_NAME", "alone"),
+    ]);
+    let _worker = worker.start("worker").await;
+    let app = api.client().await;
+    app.short_link("emma").await;
+
+    // When a visitor follows the link twice
+    for _ in 0..2 {
+        let followed = app
+            .client
+            .get(format!("{}/emma", api.address))
+            .header("user-agent", "Mozilla/5.0 (iPhone)")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(followed.status(), 302);
+    }
+
+    // Then the worker's own /metrics counts what it stored, with its pool and process
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = client
+            .get(format!("{}/metrics", worker.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if sample(&text, "attrib_ingest_events_total", &[r#"kind="click""#]) == 2.0 {
+            assert!(text.contains("attrib_db_pool_connections{"), "{text}");
+            assert!(text.contains("process_resident_memory_bytes"), "{text}");
+            assert!(text.contains("attrib_ingest_batch_events_count"), "{text}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

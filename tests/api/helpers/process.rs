@@ -72,6 +72,32 @@ impl Deployment {
         }
     }
 
+    /// Another process of the same deployment (database, Redis prefix, spool directory
+    /// apart) on a port of its own, with `extra` settings; `{listen}` in a value is its
+    /// listen address.
+    pub fn sibling(&self, extra: &[(&str, &str)]) -> Deployment {
+        let dir = tempfile::Builder::new()
+            .prefix("attrib-process-")
+            .tempdir()
+            .expect("a directory");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut vars = self.vars.clone();
+        vars.insert("ATTRIB_LISTEN".to_owned(), listen.clone());
+        vars.insert(
+            "ATTRIB_SPOOL_DIR".to_owned(),
+            dir.path().join("spool").display().to_string(),
+        );
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), v.replace("{listen}", &listen));
+        }
+        Deployment {
+            vars,
+            address: format!("http://{listen}"),
+            log: dir.path().join("attrib.log"),
+            _dir: dir,
+        }
+    }
+
     pub fn settings(&self) -> Settings {
         Settings::from_map(&self.vars).expect("valid settings")
     }
