@@ -19,6 +19,7 @@ mod influencers;
 mod invariants;
 mod links;
 mod logs;
+mod many_processes;
 mod metrics;
 mod openapi;
 mod outage;
