@@ -208,6 +208,9 @@ fn build_worker(
                 },
                 consumer: settings.worker_name.clone(),
                 dead_letter_maxlen: settings.dead_letter_maxlen,
+                click_retention: settings
+                    .click_retention_days
+                    .map(|days| chrono::Duration::days(i64::from(days))),
                 ..WorkerConfig::default()
             },
         )

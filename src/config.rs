@@ -100,6 +100,8 @@ pub struct Settings {
     pub worker_name: String,
     /// About how many entries each shard's dead-letter stream keeps (0: all).
     pub dead_letter_maxlen: usize,
+    /// Days raw clicks are kept; `None`: for ever.
+    pub click_retention_days: Option<u32>,
     /// How long a found link is served from memory before it is read again.
     pub link_cache_seconds: u64,
     /// How much longer an expired link is served should its reload fail (stale if error).
@@ -448,6 +450,17 @@ impl Settings {
                 DEFAULT_DEAD_LETTER_MAXLEN,
                 0..=100_000_000,
             )?,
+            click_retention_days: match get("ATTRIB_CLICK_RETENTION_DAYS") {
+                None => None,
+                // A month at least: partitions are monthly, and a click may reach the
+                // worker days late (spooled through a long Redis outage).
+                Some(_) => Some(parse_number(
+                    vars,
+                    "ATTRIB_CLICK_RETENTION_DAYS",
+                    0,
+                    31..=36_500,
+                )?),
+            },
         })
     }
 }
@@ -577,6 +590,7 @@ impl fmt::Debug for Settings {
             .field("spool_dir", &self.spool_dir)
             .field("spool_max_bytes", &self.spool_max_bytes)
             .field("hold_seconds", &self.hold_seconds)
+            .field("click_retention_days", &self.click_retention_days)
             .finish()
     }
 }

@@ -54,6 +54,20 @@ pub async fn ensure_partition(db: &PgPool, at: DateTime<Utc>) -> Result<(), Stor
     Ok(())
 }
 
+/// Drops the month partitions of `clicks` that end at or before `cutoff`; returns their
+/// names, oldest first.
+pub async fn drop_partitions_before(
+    db: &PgPool,
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<String>, StorageError> {
+    Ok(
+        sqlx::query_scalar("SELECT drop_click_partitions_before($1)")
+            .bind(cutoff)
+            .fetch_all(db)
+            .await?,
+    )
+}
+
 /// Campaign and influencer of each link id that exists.
 pub async fn link_owners(
     db: &PgPool,

@@ -97,6 +97,22 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Leaves out the clicks made before `cutoff` (older than the click retention: their
+    /// month's partition is dropped, or about to be); returns how many.
+    pub fn drop_clicks_before(&mut self, cutoff: chrono::DateTime<chrono::Utc>) -> usize {
+        let keep: Vec<bool> = self.rows.iter().map(|r| r.clicked_at >= cutoff).collect();
+        let dropped = keep.iter().filter(|k| !**k).count();
+        if dropped > 0 {
+            let mut kept = keep.iter().copied();
+            self.rows.retain(|_| kept.next().unwrap_or(true));
+            let mut kept = keep.iter().copied();
+            self.row_entries.retain(|_| kept.next().unwrap_or(true));
+            let mut kept = keep.iter().copied();
+            self.addresses.retain(|_| kept.next().unwrap_or(true));
+        }
+        dropped
+    }
+
     /// The dead letter of the `index`th thing to store (rows first, then conversions),
     /// which Postgres refused for `reason`.
     pub fn refused(&self, index: usize, reason: String) -> Option<DeadEntry> {

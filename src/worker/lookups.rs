@@ -87,6 +87,14 @@ impl Lookups {
         Ok(())
     }
 
+    /// After partitions were dropped: each month is made sure of again before a click of it
+    /// is written.
+    pub(super) fn forget_partitions(&self) {
+        if let Ok(mut known) = self.partitions.lock() {
+            known.clear();
+        }
+    }
+
     /// The partition of the month holding `at` exists afterwards.
     pub(super) async fn ensure_partition(&self, at: DateTime<Utc>) -> anyhow::Result<()> {
         let month = (at.year(), at.month());

@@ -104,6 +104,8 @@ pub struct WorkerConfig {
     pub signals: SignalLimits,
     /// About how many entries each shard's dead-letter stream keeps (0: all).
     pub dead_letter_maxlen: usize,
+    /// How long raw clicks are kept (`ATTRIB_CLICK_RETENTION_DAYS`); `None`: for ever.
+    pub click_retention: Option<chrono::Duration>,
 }
 
 /// Thresholds of the fraud signals (`domain::fraud`).
@@ -142,6 +144,7 @@ impl Default for WorkerConfig {
             parallel_writes: None,
             signals: SignalLimits::default(),
             dead_letter_maxlen: config::DEFAULT_DEAD_LETTER_MAXLEN,
+            click_retention: None,
         }
     }
 }
@@ -385,6 +388,9 @@ impl Worker {
                     if let Err(e) = self.prune_visitor_days().await {
                         tracing::warn!(error = %e, "pruning visitor days failed");
                     }
+                    if let Err(e) = self.apply_click_retention().await {
+                        tracing::warn!(error = %e, "dropping old click partitions failed");
+                    }
                 }
             }
         }
@@ -476,6 +482,15 @@ impl Worker {
             bursts.prune();
         }
 
+        if let Some(cutoff) = self.retention_cutoff() {
+            let late = prepared.drop_clicks_before(cutoff);
+            if late > 0 {
+                // Arrived past the retention (a spool replayed very late, a redelivery):
+                // the copy stored before, if any, may be gone with its partition, so the
+                // rollups would count it twice.
+                tracing::warn!(clicks = late, %cutoff, "clicks older than the click retention not stored");
+            }
+        }
         let mut refused = Vec::new();
         if !prepared.rows.is_empty() || !prepared.conversions.is_empty() {
             self.lookups.ensure_partitions_of(&prepared.rows).await?;

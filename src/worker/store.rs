@@ -115,6 +115,27 @@ impl Worker {
         clicks::prune_visitor_days(&self.db, VISITOR_DAYS_KEPT).await?;
         Ok(())
     }
+
+    /// With a click retention, drops the raw click partitions wholly older than it; returns
+    /// their names. Every worker of a deployment should have the same retention.
+    pub async fn apply_click_retention(&self) -> anyhow::Result<Vec<String>> {
+        let Some(cutoff) = self.retention_cutoff() else {
+            return Ok(Vec::new());
+        };
+        let dropped = clicks::drop_partitions_before(&self.db, cutoff).await?;
+        if !dropped.is_empty() {
+            self.lookups.forget_partitions();
+            tracing::info!(partitions = ?dropped, %cutoff, "raw click partitions past the retention dropped");
+        }
+        Ok(dropped)
+    }
+
+    /// Clicks made before this are no longer kept raw.
+    pub(super) fn retention_cutoff(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.config
+            .click_retention
+            .map(|kept| chrono::Utc::now() - kept)
+    }
 }
 
 /// Failing to start a transaction is never about the values.

@@ -1086,3 +1086,84 @@ async fn a_report_says_how_far_behind_ingest_is() {
     assert_eq!(caught_up.body["totals"]["clicks"], 1);
     assert_rollups_match_facts(&desk.app.db).await;
 }
+
+#[tokio::test]
+async fn dropping_raw_clicks_past_the_retention_leaves_every_report_figure_as_it_was() {
+    // Given the launch campaign, whose clicks are all of November 2026, ingested
+    let l = launch().await;
+    let paths = [
+        format!("/v1/reports/campaigns/{}", l.campaign),
+        format!("/v1/reports/campaigns/{}/influencers", l.campaign),
+        format!(
+            "/v1/reports/breakdown?campaign_id={}&by=country",
+            l.campaign
+        ),
+        format!(
+            "/v1/reports/timeseries?campaign_id={}&from=2026-11-01&to=2026-11-30&interval=day",
+            l.campaign
+        ),
+    ];
+    // What a report says, without the fields that say when it was read.
+    let figures = |mut body: Value| {
+        if let Some(object) = body.as_object_mut() {
+            object.remove("as_of");
+            object.remove("freshness");
+        }
+        body
+    };
+    let mut before = Vec::new();
+    for path in &paths {
+        before.push(figures(
+            l.desk.report(path).await.assert_status(200).clone(),
+        ));
+    }
+    let raw = |db: &sqlx::PgPool| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM clicks")
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(raw(&l.desk.app.db).await > 0);
+
+    // When a worker keeps raw clicks only since the start of December
+    let since_december = Utc::now() - "2026-12-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+    let worker = worker_for(
+        &l.desk.app,
+        None,
+        WorkerConfig {
+            click_retention: Some(chrono::Duration::days(since_december.num_days())),
+            ..draining("retention", None)
+        },
+    );
+    let dropped = worker.apply_click_retention().await.unwrap();
+
+    // Then November's partition is gone, and every report says what it said
+    assert!(
+        dropped.contains(&"clicks_2026_11".to_owned()),
+        "{dropped:?}"
+    );
+    assert_eq!(raw(&l.desk.app.db).await, 0);
+    for (path, before) in paths.iter().zip(&before) {
+        let after = figures(l.desk.report(path).await.assert_status(200).clone());
+        assert_eq!(&after, before, "{path}");
+    }
+
+    // And a click of November delivered late is not stored: the partition stays gone,
+    // and the figures do not move
+    let link = l.desk.link(&l.campaign, &l.emma, "emma-late").await;
+    l.desk
+        .click(link, "2026-11-20T10:00:00Z", "visitor-late", IPHONE, SWEDEN)
+        .await;
+    worker.drain().await.unwrap();
+    let partition: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('clicks_2026_11')::text")
+            .fetch_one(&l.desk.app.db)
+            .await
+            .unwrap();
+    assert_eq!(partition, None);
+    let after = figures(l.desk.report(&paths[0]).await.assert_status(200).clone());
+    assert_eq!(after, before[0]);
+}
