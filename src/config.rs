@@ -33,6 +33,9 @@ pub struct Settings {
     pub database_url: String,
     pub database: PgConnectOptions,
     pub database_max_connections: u32,
+    /// `ATTRIB_REPORTS_DATABASE_URL`: where the report routes read (a streaming replica of
+    /// `database`); `None`: from `database` too.
+    pub reports_database: Option<PgConnectOptions>,
     /// How long a request waits for Postgres (a connection from the pool, or the answer
     /// of a hung server) before it is answered `503 unavailable`.
     pub database_timeout: Duration,
@@ -166,6 +169,10 @@ impl Settings {
             value: redact_url(&database_url),
             reason: e.to_string(),
         })?;
+
+        let reports_database = get("ATTRIB_REPORTS_DATABASE_URL")
+            .map(|raw| parse_database_url("ATTRIB_REPORTS_DATABASE_URL", raw))
+            .transpose()?;
 
         let redis_url = get("ATTRIB_REDIS_URL")
             .unwrap_or("redis://127.0.0.1:6379")
@@ -350,6 +357,7 @@ impl Settings {
         Ok(Settings {
             database_url,
             database,
+            reports_database,
             database_max_connections: parse_number(
                 vars,
                 "ATTRIB_DATABASE_MAX_CONNECTIONS",
@@ -509,6 +517,22 @@ where
     }
 }
 
+/// A `postgres://` URL as sqlx connects with it; refused with `var` named.
+fn parse_database_url(var: &'static str, raw: &str) -> Result<PgConnectOptions, ConfigError> {
+    let refused = |reason: String| ConfigError {
+        var,
+        value: redact_url(raw),
+        reason,
+    };
+    let url = Url::parse(raw).map_err(|e| refused(e.to_string()))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(refused(
+            "scheme must be postgres:// or postgresql://".into(),
+        ));
+    }
+    PgConnectOptions::from_url(&url).map_err(|e| refused(e.to_string()))
+}
+
 fn parse_public_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| e.to_string())?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -563,6 +587,13 @@ impl fmt::Debug for Settings {
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .field("database_timeout", &self.database_timeout)
+            .field(
+                "reports_database",
+                &self
+                    .reports_database
+                    .as_ref()
+                    .map(|db| format!("{}:{}", db.get_host(), db.get_port())),
+            )
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("listen", &self.listen)

@@ -175,9 +175,11 @@ impl Application {
         let workers = settings.http_workers;
         let shutdown_timeout = settings.shutdown_timeout;
         let geoip = settings.geoip.clone();
+        let reports_db = storage::reports_pool(&settings, &db);
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             db,
+            reports_db,
             redis_commands: SharedConnection::new(redis.clone()),
             redis,
             keys,

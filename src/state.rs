@@ -19,6 +19,8 @@ use crate::{
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: PgPool,
+    /// Where the report routes read: the reporting replica, or `db` when there is none.
+    pub reports_db: PgPool,
     pub redis: redis::Client,
     pub keys: Keys,
     pub links: Arc<LinkCache>,

@@ -173,10 +173,37 @@ impl StorageError {
 /// A pool that connects lazily, so the service starts (and redirects from cache) even
 /// while Postgres is briefly away.
 pub fn pool(settings: &Settings) -> PgPool {
+    pool_on(settings, settings.database.clone())
+}
+
+/// Where the report routes read: the reporting replica's own pool when there is one, else
+/// `primary`.
+pub fn reports_pool(settings: &Settings, primary: &PgPool) -> PgPool {
+    match &settings.reports_database {
+        Some(replica) => pool_on(settings, replica.clone()),
+        None => primary.clone(),
+    }
+}
+
+fn pool_on(settings: &Settings, options: sqlx::postgres::PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
         .max_connections(settings.database_max_connections)
         .acquire_timeout(settings.database_timeout)
-        .connect_lazy_with(settings.database.clone())
+        .connect_lazy_with(options)
+}
+
+/// How far `db` is behind its primary, in seconds: 0 on a primary, and on a standby that
+/// has replayed everything it received; otherwise the age of the last transaction it
+/// replayed.
+pub async fn replay_delay_seconds(db: &PgPool) -> Result<f64, StorageError> {
+    Ok(sqlx::query_scalar(
+        "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0
+                     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                     ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
+                END::float8",
+    )
+    .fetch_one(db)
+    .await?)
 }
 
 /// Starts a transaction. Failing to (the pool timed out, the connection broke) is a

@@ -28,6 +28,7 @@ mod posts_and_costs;
 mod rate_limit;
 mod reattribution;
 mod redirect;
+mod reporting_replica;
 mod reports;
 mod rollups;
 mod shutdown;

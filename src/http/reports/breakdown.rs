@@ -181,7 +181,7 @@ pub async fn breakdown(
 
     let (columns, data): (Vec<&str>, Lines) = match by {
         "link" => {
-            let lines = rollups::by_link(&state.db, campaign.id, range).await?;
+            let lines = rollups::by_link(&state.reports_db, campaign.id, range).await?;
             let data = lines
                 .into_iter()
                 .map(|l| LinkLine {
@@ -210,7 +210,7 @@ pub async fn breakdown(
             (columns, Lines::Links(data))
         }
         "code" => {
-            let lines = rollups::by_code(&state.db, campaign.id, range).await?;
+            let lines = rollups::by_code(&state.reports_db, campaign.id, range).await?;
             let data = lines
                 .into_iter()
                 .map(|c| CodeLine {
@@ -232,7 +232,8 @@ pub async fn breakdown(
         }
         dimension => {
             let lines =
-                rollups::clicks_by_dimension(&state.db, campaign.id, dimension, range).await?;
+                rollups::clicks_by_dimension(&state.reports_db, campaign.id, dimension, range)
+                    .await?;
             let total = lines
                 .iter()
                 .map(|(_, clicks, _, _)| *clicks)

@@ -39,7 +39,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 
 async fn campaign(state: &AppState, raw_id: &str) -> Result<Campaign, ApiError> {
     let id = path_id(raw_id.trim(), "campaign")?;
-    campaigns::get(&state.db, id)
+    campaigns::get(&state.reports_db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("campaign"))
 }
@@ -54,7 +54,8 @@ fn campaign_period(campaign: &Campaign, now: DateTime<Utc>) -> (DateTime<Utc>, D
     )
 }
 
-/// Adds how fresh a report is: `as_of` (when it was computed) and `ingest_lag_seconds`
+/// Adds how fresh a report is: `as_of` (the moment its figures are of: now, or on a
+/// reporting replica the commit of the last transaction it replayed) and `ingest_lag_seconds`
 /// (how long the oldest event not yet in the rollups has been waiting, in a stream or in
 /// the outbox; `null` when that cannot be told, with Redis or Postgres not answering).
 /// Which campaign and period a report covers: the period widened to whole UTC hours.
@@ -78,11 +79,27 @@ pub struct Freshness {
 }
 
 impl Freshness {
+    /// Read from a reporting replica, the figures are those the primary had when the
+    /// replica's last replayed transaction committed: `as_of` is that moment, and what the
+    /// replica has not replayed yet counts as waiting.
     async fn now(state: &AppState) -> Self {
-        let as_of = Utc::now();
-        Freshness {
-            as_of,
-            ingest_lag_seconds: ingest_lag::seconds(state, as_of).await,
+        let now = Utc::now();
+        let waiting = ingest_lag::seconds(state, now).await;
+        if state.settings.reports_database.is_none() {
+            return Freshness {
+                as_of: now,
+                ingest_lag_seconds: waiting,
+            };
+        }
+        match crate::storage::replay_delay_seconds(&state.reports_db).await {
+            Ok(behind) => Freshness {
+                as_of: now - chrono::Duration::milliseconds((behind * 1000.0) as i64),
+                ingest_lag_seconds: waiting.map(|waited| waited.max(behind)),
+            },
+            Err(_) => Freshness {
+                as_of: now,
+                ingest_lag_seconds: None,
+            },
         }
     }
 }

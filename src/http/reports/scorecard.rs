@@ -116,9 +116,9 @@ async fn scorecard(
     let (default_from, default_to) = campaign_period(&campaign, Utc::now());
     let range = query.period(tz, default_from, default_to)?;
 
-    let enrolled = rollups::enrolled(&state.db, campaign.id).await?;
-    let mut tallies = rollups::tallies(&state.db, campaign.id, range).await?;
-    let mut lines = rollups::cost_lines(&state.db, campaign.id, range).await?;
+    let enrolled = rollups::enrolled(&state.reports_db, campaign.id).await?;
+    let mut tallies = rollups::tallies(&state.reports_db, campaign.id, range).await?;
+    let mut lines = rollups::cost_lines(&state.reports_db, campaign.id, range).await?;
     let campaign_fee_due = range.from <= campaign.starts_at && campaign.starts_at < range.to;
 
     let mut total_tally = Tally::default();

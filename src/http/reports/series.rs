@@ -192,7 +192,7 @@ pub async fn timeseries(
 
     let link = match link_id {
         Some(id) => Some(
-            links::get(&state.db, id)
+            links::get(&state.reports_db, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("link"))?,
         ),
@@ -225,7 +225,7 @@ pub async fn timeseries(
         influencer_id,
         link_id,
     };
-    for (hour, tally) in rollups::hourly(&state.db, filter, range).await? {
+    for (hour, tally) in rollups::hourly(&state.reports_db, filter, range).await? {
         if let Some(bucket) = bucket_of(hour, interval, tz).and_then(|b| series.get_mut(&b)) {
             bucket.add(&tally);
         }

@@ -8,8 +8,10 @@ mod fixtures;
 mod invariants;
 mod pipeline;
 mod process;
+mod replica;
 
 pub use app::*;
 pub use invariants::*;
 pub use pipeline::*;
 pub use process::*;
+pub use replica::*;
