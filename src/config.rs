@@ -43,6 +43,9 @@ pub struct Settings {
     /// connects through `redis`.
     pub redis_url: String,
     pub redis: redis::Client,
+    /// Replicas that must acknowledge a click batch (`WAIT`) before it counts as in Redis;
+    /// a batch fewer acknowledge is spooled too. 0: the master's answer is enough.
+    pub redis_min_replicas: u32,
     /// Prepended to every Redis key, so several deployments (or tests) can share one server.
     pub redis_prefix: String,
     pub listen: SocketAddr,
@@ -372,6 +375,7 @@ impl Settings {
             )?),
             redis_url,
             redis,
+            redis_min_replicas: parse_number(vars, "ATTRIB_REDIS_MIN_REPLICAS", 0, 0..=16)?,
             redis_prefix,
             listen,
             metrics_listen,
@@ -596,6 +600,7 @@ impl fmt::Debug for Settings {
             )
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
+            .field("redis_min_replicas", &self.redis_min_replicas)
             .field("listen", &self.listen)
             .field("metrics_listen", &self.metrics_listen)
             .field("public_url", &self.public_url.as_str())

@@ -107,7 +107,13 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let spool = Spool::open(&settings.spool_dir, settings.spool_max_bytes)
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
-        let pipe = producer::Shared::start(redis.clone(), &keys, spool, metrics.clone());
+        let pipe = producer::Shared::start(
+            redis.clone(),
+            &keys,
+            spool,
+            settings.redis_min_replicas,
+            metrics.clone(),
+        );
         let links = followed(
             LinkCache::new(
                 db.clone(),

@@ -33,6 +33,9 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 /// After a failure, batches go straight to the spool until the replayer sees Redis again.
 const REPLAY_INTERVAL: Duration = Duration::from_millis(500);
 const REPLAY_CHUNK: usize = 500;
+/// How long a flush waits for replicas to acknowledge it (`ATTRIB_REDIS_MIN_REPLICAS`),
+/// inside the flush's own round trip and its [`REDIS_TIMEOUT`].
+const REPLICA_WAIT: Duration = Duration::from_millis(200);
 
 /// Where an event was made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,9 @@ pub struct Shared {
     /// Set on a Redis failure, cleared by the replayer once Redis answers and the spool is
     /// empty, so events are not reordered around an outage more than necessary.
     redis_down: AtomicBool,
+    /// Replicas that must acknowledge a flush before its events count as in Redis; a
+    /// batch fewer acknowledge is also spooled, and the spool keeps it until they do.
+    min_replicas: u32,
     metrics: Arc<Metrics>,
 }
 
@@ -79,6 +85,7 @@ impl Shared {
         client: redis::Client,
         keys: &Keys,
         spool: Spool,
+        min_replicas: u32,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         // A predecessor's spool waits for this process's replayer.
@@ -88,6 +95,7 @@ impl Shared {
             streams: (0..keys.shards()).map(|shard| keys.stream(shard)).collect(),
             redis_down: AtomicBool::new(spool.has_pending()),
             spool,
+            min_replicas,
             metrics,
         });
         tokio::spawn(replay(shared.clone()));
@@ -143,12 +151,24 @@ async fn flush(
     batch: &[Pending],
 ) -> Option<Stored> {
     let stream_of = |p: &Pending| shared.streams[p.shard % shared.streams.len()].as_str();
+    let mut unreplicated = false;
     if !shared.redis_down.load(Ordering::Relaxed) {
         let events = batch.iter().map(|p| (stream_of(p), p.payload.as_str()));
         match write_to_redis(shared, conn, events).await {
-            Ok(()) => {
+            Ok(Replicated::Enough) => {
                 shared.metrics.clicks_in_redis.inc_by(batch.len() as u64);
                 return Some(Stored::Redis);
+            }
+            // In the master only: a failover now would lose the batch, so the spool keeps
+            // it too (ingest stores a click once however many copies reach it).
+            Ok(Replicated::TooFew(acknowledged)) => {
+                tracing::warn!(
+                    acknowledged,
+                    wanted = shared.min_replicas,
+                    events = batch.len(),
+                    "too few Redis replicas acknowledged events; spooling them too"
+                );
+                unreplicated = true;
             }
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "Redis refused events; spooling");
@@ -167,6 +187,12 @@ async fn flush(
             shared.metrics.spool_events.add(batch.len() as i64);
             Some(Stored::Spool)
         }
+        // Still in the master, if unreplicated: durable as far as one Redis goes.
+        Err(e) if unreplicated => {
+            tracing::error!(error = %e, events = batch.len(), "cannot spool unreplicated events");
+            shared.metrics.clicks_in_redis.inc_by(batch.len() as u64);
+            Some(Stored::Redis)
+        }
         Err(e @ AppendError::Full { .. }) => {
             tracing::error!(error = %e, events = batch.len(), "spool full; events not recorded");
             None
@@ -182,21 +208,40 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnec
     super::connection::connect(client, REDIS_TIMEOUT, Some(REDIS_TIMEOUT)).await
 }
 
-/// One entry per stream, its events in the order given.
+/// Whether enough replicas acknowledged a write (`ATTRIB_REDIS_MIN_REPLICAS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replicated {
+    Enough,
+    TooFew(i64),
+}
+
+/// One entry per stream, its events in the order given; with replicas to wait for, a
+/// `WAIT` closes the same pipeline.
 async fn write_to_redis<'a>(
     shared: &Shared,
     conn: &mut Option<MultiplexedConnection>,
     events: impl Iterator<Item = (&'a str, &'a str)>,
-) -> redis::RedisResult<()> {
+) -> redis::RedisResult<Replicated> {
     if conn.is_none() {
         *conn = Some(connect(&shared.client).await?);
     }
     let Some(connection) = conn.as_mut() else {
-        return Ok(());
+        return Ok(Replicated::Enough);
     };
-    super::events::packed_xadds(events)
-        .query_async::<()>(connection)
-        .await
+    let mut pipe = super::events::packed_xadds(events);
+    if shared.min_replicas == 0 {
+        pipe.query_async::<()>(connection).await?;
+        return Ok(Replicated::Enough);
+    }
+    pipe.cmd("WAIT")
+        .arg(shared.min_replicas)
+        .arg(REPLICA_WAIT.as_millis() as u64);
+    let (acknowledged,): (i64,) = pipe.query_async(connection).await?;
+    Ok(if acknowledged >= i64::from(shared.min_replicas) {
+        Replicated::Enough
+    } else {
+        Replicated::TooFew(acknowledged)
+    })
 }
 
 /// Moves spooled events back into Redis whenever Redis answers.
@@ -246,7 +291,13 @@ async fn replay_files(
             let events = chunk
                 .iter()
                 .map(|e| (e.stream.as_str(), e.payload.as_str()));
-            write_to_redis(shared, conn, events).await?;
+            if let Replicated::TooFew(acknowledged) = write_to_redis(shared, conn, events).await? {
+                // The file stays until replicas take it; what went in twice is stored once.
+                anyhow::bail!(
+                    "{acknowledged} of {} Redis replicas acknowledged the replay",
+                    shared.min_replicas
+                );
+            }
             replayed += chunk.len();
             // Files another process left after this one started were never counted here.
             let waiting = &shared.metrics.spool_events;

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    create_key, spawn_app_with, stream_clicks, stream_entries, worker_for, TestApp,
+    create_key, draining, spawn_app_with, stream_clicks, stream_entries, worker_for, TestApp,
 };
 
 /// A Redis server of this test's own, on a free port, stopped when dropped.
@@ -28,10 +28,41 @@ pub(crate) struct OwnedRedis {
 
 impl OwnedRedis {
     fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// A replica of `master` (asynchronous, as Redis replicates), once it has synced.
+    pub(crate) fn replica_of(master: &OwnedRedis, port: Option<u16>) -> Self {
+        let port = port.unwrap_or_else(free_port);
+        let replica = Self::start_with(
+            port,
+            &["--replicaof", "127.0.0.1", &master.port.to_string()],
+        );
+        let client = redis::Client::open(replica.url()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        for _ in 0..200 {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut conn)
+                .unwrap();
+            if info.contains("master_link_status:up") {
+                return replica;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the replica on port {port} did not sync");
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -47,12 +78,7 @@ impl OwnedRedis {
     }
 
     pub(crate) fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port)
+        Self::start_on(free_port())
     }
 
     pub(crate) fn url(&self) -> String {
@@ -72,12 +98,21 @@ impl OwnedRedis {
         panic!("redis-server on port {} did not start", self.port);
     }
 
-    fn stop(&mut self) {
+    /// Killed (SIGKILL), as a crashed server is.
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Drop for OwnedRedis {
@@ -401,4 +436,76 @@ async fn a_full_spool_still_redirects_but_counts_the_clicks_it_cannot_keep() {
     }
     assert_eq!(arrived, spooled);
     let _ = std::fs::remove_dir_all(&app.settings.spool_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_no_replica_acknowledged_are_spooled_too_and_stored_once() {
+    // Given a Redis master with one replica, and a service that wants one replica to
+    // acknowledge each click batch
+    let master = OwnedRedis::start();
+    let mut replica = OwnedRedis::replica_of(&master, None);
+    let app = spawn_app_with(&[
+        ("ATTRIB_REDIS_URL", &master.url()),
+        ("ATTRIB_REDIS_MIN_REPLICAS", "1"),
+    ])
+    .await;
+    app.short_link("emma").await;
+    let follow = || async {
+        let response = app
+            .client
+            .get(format!("{}/emma", app.address))
+            .header("user-agent", "Mozilla/5.0 (iPhone)")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+    };
+    for _ in 0..3 {
+        follow().await;
+    }
+    assert_eq!(
+        app.metric(r#"attrib_click_events_total{durable_in="redis"}"#)
+            .await,
+        3
+    );
+    assert_eq!(spool_files(&app), 0);
+
+    // When the replica dies, clicks still redirect, and go to the spool as well
+    let replica_port = replica.port();
+    replica.stop();
+    for _ in 0..3 {
+        follow().await;
+    }
+    assert_eq!(
+        app.metric(r#"attrib_click_events_total{durable_in="spool"}"#)
+            .await,
+        3
+    );
+    // and the spool keeps them while no replica can take their replay
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        spool_files(&app) > 0,
+        "the spool let go of unreplicated clicks"
+    );
+
+    // Then once a replica is back, the spool is replayed and emptied
+    let _replica = OwnedRedis::replica_of(&master, Some(replica_port));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while spool_files(&app) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the spool was not replayed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // and each click is stored once, though the streams hold some twice
+    let worker = worker_for(&app, None, draining("replicas", None));
+    worker.drain().await.unwrap();
+    let (stored, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT click_id) FROM clicks")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((stored, distinct), (6, 6));
+    assert!(stream_click_ids(&app, &master.url()).await.len() > 6);
 }
