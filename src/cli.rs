@@ -13,7 +13,7 @@ use crate::{
     auth,
     auth::Scope,
     config::Settings,
-    lifecycle::terminate_or_interrupt,
+    lifecycle::{finish_within, terminate_or_interrupt},
     pipeline::keys::Keys,
     startup::Application,
     storage, telemetry,
@@ -131,14 +131,10 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             if let Some(probes) = probes {
                 probes.stop(true).await;
             }
-            match tokio::time::timeout(settings.shutdown_timeout, running).await {
-                Ok(ran) => ran.context("worker task")??,
-                Err(_) => anyhow::bail!(
-                    "not stopped within ATTRIB_SHUTDOWN_TIMEOUT_SECONDS ({} s)",
-                    settings.shutdown_timeout.as_secs()
-                ),
-            }
-            tracing::info!("stopped");
+            finish_within(settings.shutdown_timeout, async {
+                running.await.context("worker task")?
+            })
+            .await?;
         }
         Command::Run => {
             let app = Application::build(settings.clone()).await?;

@@ -63,6 +63,25 @@ pub async fn terminate_or_interrupt() {
     }
 }
 
+/// What a process does once told to stop, bounded by `ATTRIB_SHUTDOWN_TIMEOUT_SECONDS`:
+/// its own outcome, or an error naming the setting when it took longer.
+pub async fn finish_within<T>(
+    timeout: Duration,
+    stopping: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(timeout, stopping).await {
+        Ok(stopped) => {
+            let stopped = stopped?;
+            tracing::info!("stopped");
+            Ok(stopped)
+        }
+        Err(_) => anyhow::bail!(
+            "not stopped within ATTRIB_SHUTDOWN_TIMEOUT_SECONDS ({} s); exiting with work unfinished",
+            timeout.as_secs()
+        ),
+    }
+}
+
 /// Exponential back-off between failed attempts: a brief outage is retried at once, a
 /// long one costs the store a reconnection attempt (and the log a line) every `max`.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use crate::{
     config::{Settings, DEVELOPMENT_CLICK_SECRET},
     domain::{click_id::ClickSigner, visitor::VisitorKey},
     http::{self, request_log::LogRequests},
-    lifecycle::{stop_signal, Stop},
+    lifecycle::{finish_within, stop_signal, Stop},
     metrics::Metrics,
     pipeline::{
         changes::followed,
@@ -284,17 +284,7 @@ impl Application {
             relayed.context("outbox relay task")?;
             companion
         };
-        match tokio::time::timeout(self.shutdown_timeout, stopping).await {
-            Ok(stopped) => {
-                stopped?;
-                tracing::info!("stopped");
-                Ok(())
-            }
-            Err(_) => anyhow::bail!(
-                "not stopped within ATTRIB_SHUTDOWN_TIMEOUT_SECONDS ({} s); exiting with work unfinished",
-                self.shutdown_timeout.as_secs()
-            ),
-        }
+        finish_within(self.shutdown_timeout, stopping).await
     }
 }
 

@@ -96,6 +96,11 @@ pub struct Prepared {
     pub entry_ids: Vec<String>,
 }
 
+fn keep_where<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut kept = keep.iter().copied();
+    items.retain(|_| kept.next().unwrap_or(true));
+}
+
 impl Prepared {
     /// Leaves out the clicks made before `cutoff` (older than the click retention: their
     /// month's partition is dropped, or about to be); returns how many.
@@ -103,12 +108,10 @@ impl Prepared {
         let keep: Vec<bool> = self.rows.iter().map(|r| r.clicked_at >= cutoff).collect();
         let dropped = keep.iter().filter(|k| !**k).count();
         if dropped > 0 {
-            let mut kept = keep.iter().copied();
-            self.rows.retain(|_| kept.next().unwrap_or(true));
-            let mut kept = keep.iter().copied();
-            self.row_entries.retain(|_| kept.next().unwrap_or(true));
-            let mut kept = keep.iter().copied();
-            self.addresses.retain(|_| kept.next().unwrap_or(true));
+            // The three lists are index-aligned: each keeps the same positions.
+            keep_where(&mut self.rows, &keep);
+            keep_where(&mut self.row_entries, &keep);
+            keep_where(&mut self.addresses, &keep);
         }
         dropped
     }

@@ -43,13 +43,12 @@ use anyhow::Context;
 use chrono::{Months, Utc};
 use redis::{aio::MultiplexedConnection, streams::StreamId};
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 use crate::{
     config,
     domain::fraud::BurstDetector,
     enrich::geo::GeoIp,
-    lifecycle::Backoff,
+    lifecycle::{stop_signal, Backoff, Stopping},
     metrics::Metrics,
     pipeline::{
         connection,
@@ -218,18 +217,18 @@ impl Worker {
                 _ = tokio::time::sleep(pause) => {}
             }
         }
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopping) = stop_signal();
         let mut loops = Vec::new();
         for shard in 0..self.keys.shards() {
             let worker = self.clone();
-            let stopped = stopped.clone();
+            let stopping = stopping.clone();
             loops.push(tokio::spawn(async move {
-                worker.shard_loop(shard, stopped).await
+                worker.shard_loop(shard, stopping).await
             }));
         }
         tracing::info!(shards = self.keys.shards(), consumer = %self.config.consumer, "worker started");
         shutdown.await;
-        let _ = stop.send(true);
+        stop.stop();
         for handle in loops {
             handle.await.context("shard loop")??;
         }
@@ -301,17 +300,13 @@ impl Worker {
         connection::connect(&self.redis, Duration::from_secs(2), None).await
     }
 
-    async fn shard_loop(
-        &self,
-        shard: usize,
-        mut stopped: watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
+    async fn shard_loop(&self, shard: usize, mut stopping: Stopping) -> anyhow::Result<()> {
         let mut conn: Option<MultiplexedConnection> = None;
         let mut state = ShardState::new();
         let mut last_trim = Instant::now();
         let mut last_prune = Instant::now() - PRUNE_EVERY;
         let mut backoff = retry_backoff();
-        while !*stopped.borrow() {
+        while !stopping.is_stopping() {
             if conn.is_none() {
                 // A Redis that restarted without persistence has lost the group too.
                 let connected = async {
@@ -332,7 +327,7 @@ impl Worker {
                             retry_in_ms = pause.as_millis() as u64,
                             "worker cannot reach Redis"
                         );
-                        pause_for(pause, &mut stopped).await;
+                        stopping.sleep(pause).await;
                         continue;
                     }
                 }
@@ -358,7 +353,7 @@ impl Worker {
                         "ingest round failed; retrying"
                     );
                     conn = None;
-                    pause_for(pause, &mut stopped).await;
+                    stopping.sleep(pause).await;
                     continue;
                 }
             }
@@ -614,8 +609,4 @@ impl ShardState {
 /// few seconds through an outage.
 fn retry_backoff() -> Backoff {
     Backoff::new(FIRST_RETRY_DELAY, MAX_RETRY_DELAY)
-}
-
-async fn pause_for(pause: Duration, stopped: &mut watch::Receiver<bool>) {
-    let _ = tokio::time::timeout(pause, stopped.changed()).await;
 }

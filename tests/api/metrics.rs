@@ -246,14 +246,7 @@ async fn a_worker_running_alone_serves_its_metrics_on_attrib_metrics_listen() {
 
     // When a visitor follows the link twice
     for _ in 0..2 {
-        let followed = app
-            .client
-            .get(format!("{}/emma", api.address))
-            .header("user-agent", "Mozilla/5.0 (iPhone)")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(followed.status(), 302);
+        assert_eq!(app.visit("emma").await.status(), 302);
     }
 
     // Then the worker's own /metrics counts what it stored, with its pool and process

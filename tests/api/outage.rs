@@ -450,16 +450,7 @@ async fn clicks_no_replica_acknowledged_are_spooled_too_and_stored_once() {
     ])
     .await;
     app.short_link("emma").await;
-    let follow = || async {
-        let response = app
-            .client
-            .get(format!("{}/emma", app.address))
-            .header("user-agent", "Mozilla/5.0 (iPhone)")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 302);
-    };
+    let follow = || async { assert_eq!(app.visit("emma").await.status(), 302) };
     for _ in 0..3 {
         follow().await;
     }

@@ -25,7 +25,7 @@ use attrib::worker::WorkerConfig;
 
 use crate::helpers::{
     assert_conversion_rollups_match_facts, assert_rollups_match_facts, fresh_database,
-    spawn_app_on, worker_for,
+    spawn_app_on, worker_for, TestApp,
 };
 
 /// A TCP proxy to Postgres that a test can cut (every connection closed, new ones refused
@@ -155,25 +155,24 @@ impl Drop for CuttableProxy {
     }
 }
 
-async fn proxy_to(direct: &str) -> CuttableProxy {
-    let url = url::Url::parse(direct).unwrap();
+/// A service on a fresh database that reaches Postgres through a proxy of its own, with
+/// `extra` settings; also the database's direct URL, for checks that bypass the proxy.
+async fn app_behind_proxy(extra: &[(&str, &str)]) -> (TestApp, CuttableProxy, String) {
+    let direct = fresh_database().await;
+    let url = url::Url::parse(&direct).unwrap();
     let target: SocketAddr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
         .parse()
         .unwrap();
-    CuttableProxy::start(target).await
+    let proxy = CuttableProxy::start(target).await;
+    let app = spawn_app_on(&proxy.url_for(&direct), extra).await;
+    (app, proxy, direct)
 }
 
 #[tokio::test]
 async fn cached_links_keep_redirecting_while_postgres_is_away_for_longer_than_their_ttl() {
     // Given a service that reaches Postgres through a proxy, caches links for a second,
     // and has served the link `emma` once
-    let direct = fresh_database().await;
-    let proxy = proxy_to(&direct).await;
-    let app = spawn_app_on(
-        &proxy.url_for(&direct),
-        &[("ATTRIB_LINK_CACHE_SECONDS", "1")],
-    )
-    .await;
+    let (app, proxy, _) = app_behind_proxy(&[("ATTRIB_LINK_CACHE_SECONDS", "1")]).await;
     app.short_link("emma").await;
     let follow = |slug: &str| {
         app.client
@@ -206,13 +205,7 @@ async fn cached_links_keep_redirecting_while_postgres_is_away_for_longer_than_th
 #[tokio::test]
 async fn api_routes_answer_503_unavailable_with_retry_after_while_postgres_refuses() {
     // Given a service that reaches Postgres through a proxy, and a campaign
-    let direct = fresh_database().await;
-    let proxy = proxy_to(&direct).await;
-    let app = spawn_app_on(
-        &proxy.url_for(&direct),
-        &[("ATTRIB_DATABASE_TIMEOUT_SECONDS", "2")],
-    )
-    .await;
+    let (app, proxy, _) = app_behind_proxy(&[("ATTRIB_DATABASE_TIMEOUT_SECONDS", "2")]).await;
     let campaign = app.campaign("summer").await;
     let path = format!("/v1/campaigns/{campaign}");
 
@@ -264,13 +257,7 @@ async fn api_routes_answer_503_unavailable_with_retry_after_while_postgres_refus
 #[tokio::test]
 async fn a_hung_postgres_is_answered_503_within_the_database_timeout() {
     // Given a service with a 2 s database timeout, and a campaign it has read
-    let direct = fresh_database().await;
-    let proxy = proxy_to(&direct).await;
-    let app = spawn_app_on(
-        &proxy.url_for(&direct),
-        &[("ATTRIB_DATABASE_TIMEOUT_SECONDS", "2")],
-    )
-    .await;
+    let (app, proxy, _) = app_behind_proxy(&[("ATTRIB_DATABASE_TIMEOUT_SECONDS", "2")]).await;
     let campaign = app.campaign("summer").await;
     let path = format!("/v1/campaigns/{campaign}");
     app.get(&path).await.assert_status(200);
@@ -297,13 +284,7 @@ async fn a_hung_postgres_is_answered_503_within_the_database_timeout() {
 #[tokio::test]
 async fn a_postgres_that_hangs_mid_request_is_answered_503_within_the_database_timeout() {
     // Given a service with a 2 s database timeout, and a campaign
-    let direct = fresh_database().await;
-    let proxy = proxy_to(&direct).await;
-    let app = spawn_app_on(
-        &proxy.url_for(&direct),
-        &[("ATTRIB_DATABASE_TIMEOUT_SECONDS", "2")],
-    )
-    .await;
+    let (app, proxy, _) = app_behind_proxy(&[("ATTRIB_DATABASE_TIMEOUT_SECONDS", "2")]).await;
     let campaign = app.campaign("summer").await;
     let path = format!("/v1/campaigns/{campaign}");
 
@@ -349,15 +330,10 @@ async fn counts(db: &sqlx::PgPool, table: &str, id: &str) -> (i64, i64) {
 async fn thirty_seconds_without_postgres_lose_nothing_and_store_nothing_twice() {
     // Given a service and its worker that reach Postgres through a proxy, a cached link,
     // and a shop that retries a refused conversion after `Retry-After`
-    let direct = fresh_database().await;
-    let proxy = proxy_to(&direct).await;
-    let app = spawn_app_on(
-        &proxy.url_for(&direct),
-        &[
-            ("ATTRIB_LINK_CACHE_SECONDS", "1"),
-            ("ATTRIB_DATABASE_TIMEOUT_SECONDS", "2"),
-        ],
-    )
+    let (app, proxy, direct) = app_behind_proxy(&[
+        ("ATTRIB_LINK_CACHE_SECONDS", "1"),
+        ("ATTRIB_DATABASE_TIMEOUT_SECONDS", "2"),
+    ])
     .await;
     let facts = sqlx::PgPool::connect(&direct).await.unwrap();
     app.short_link("emma").await;
@@ -375,12 +351,7 @@ async fn thirty_seconds_without_postgres_lose_nothing_and_store_nothing_twice() 
     let worker_task = tokio::spawn(worker.clone().run(async {
         let _ = stopped.await;
     }));
-    let follow = || {
-        app.client
-            .get(format!("{}/emma", app.address))
-            .header("user-agent", "Mozilla/5.0 (iPhone)")
-            .send()
-    };
+    let follow = || app.visit("emma");
     let convert = |order: usize, click_id: &str| {
         app.client
             .post(format!("{}/v1/conversions", app.address))
@@ -395,7 +366,7 @@ async fn thirty_seconds_without_postgres_lose_nothing_and_store_nothing_twice() 
     let mut accepted = 0i64;
     let mut refused: Vec<(usize, String)> = Vec::new();
     for order in 0..3 {
-        let response = follow().await.unwrap();
+        let response = follow().await;
         assert_eq!(response.status(), 302);
         redirected += 1;
         let click = click_id_of(&response);
@@ -408,7 +379,7 @@ async fn thirty_seconds_without_postgres_lose_nothing_and_store_nothing_twice() 
     let outage = Instant::now();
     let mut order = 3;
     while outage.elapsed() < Duration::from_secs(30) {
-        let response = follow().await.unwrap();
+        let response = follow().await;
         assert_eq!(response.status(), 302, "a cached link during the outage");
         redirected += 1;
         if redirected % 25 == 0 {

@@ -9,18 +9,25 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-use crate::helpers::{create_key, draining, spawn_app_on, worker_for, PrimaryAndStandby, TestApp};
+use crate::helpers::{
+    create_key, draining, spawn_app_on, worker_for, PrimaryAndStandby, Reply, TestApp,
+};
+
+async fn fetch_report(app: &TestApp, key: &str, campaign: &str) -> Reply {
+    app.send(
+        reqwest::Method::GET,
+        &format!("/v1/reports/campaigns/{campaign}"),
+        Some(key),
+        None,
+    )
+    .await
+}
 
 async fn report(app: &TestApp, key: &str, campaign: &str) -> Value {
-    let reply = app
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/reports/campaigns/{campaign}"),
-            Some(key),
-            None,
-        )
-        .await;
-    reply.assert_status(200).clone()
+    fetch_report(app, key, campaign)
+        .await
+        .assert_status(200)
+        .clone()
 }
 
 /// The campaign report once it counts `clicks`, read within 20 s (until the standby has
@@ -28,14 +35,7 @@ async fn report(app: &TestApp, key: &str, campaign: &str) -> Value {
 async fn report_with_clicks(app: &TestApp, key: &str, campaign: &str, clicks: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let reply = app
-            .send(
-                reqwest::Method::GET,
-                &format!("/v1/reports/campaigns/{campaign}"),
-                Some(key),
-                None,
-            )
-            .await;
+        let reply = fetch_report(app, key, campaign).await;
         let body = reply.body;
         if reply.status == 200 && body["totals"]["clicks"] == json!(clicks) {
             return body;
@@ -46,14 +46,7 @@ async fn report_with_clicks(app: &TestApp, key: &str, campaign: &str, clicks: i6
 }
 
 async fn follow(app: &TestApp) {
-    let followed = app
-        .client
-        .get(format!("{}/emma", app.address))
-        .header("user-agent", "Mozilla/5.0 (iPhone)")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(followed.status(), 302);
+    assert_eq!(app.visit("emma").await.status(), 302);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,14 +84,17 @@ impl Freshness {
     /// replica has not replayed yet counts as waiting.
     async fn now(state: &AppState) -> Self {
         let now = Utc::now();
-        let waiting = ingest_lag::seconds(state, now).await;
         if state.settings.reports_database.is_none() {
             return Freshness {
                 as_of: now,
-                ingest_lag_seconds: waiting,
+                ingest_lag_seconds: ingest_lag::seconds(state, now).await,
             };
         }
-        match crate::storage::replay_delay_seconds(&state.reports_db).await {
+        let (waiting, behind) = tokio::join!(
+            ingest_lag::seconds(state, now),
+            crate::storage::replay_delay_seconds(&state.reports_db)
+        );
+        match behind {
             Ok(behind) => Freshness {
                 as_of: now - chrono::Duration::milliseconds((behind * 1000.0) as i64),
                 ingest_lag_seconds: waiting.map(|waited| waited.max(behind)),

@@ -196,15 +196,19 @@ pub async fn spawn_app_on(database_url: &str, extra: &[(&str, &str)]) -> TestApp
     TestApp {
         address,
         settings,
-        // Redirects are what some tests look at, so they are never followed.
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client"),
+        client: no_redirects(),
         admin_key,
         db,
         _spool: spool,
     }
+}
+
+/// Redirects are what some tests look at, so they are never followed.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
 }
 
 /// A client of an attrib this test started some other way (the binary, in a process of
@@ -217,10 +221,7 @@ pub async fn client_of(address: String, settings: Settings) -> TestApp {
     TestApp {
         address,
         settings,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client"),
+        client: no_redirects(),
         admin_key,
         db,
         _spool: tempfile::tempdir().expect("a directory"),

@@ -51,4 +51,14 @@ impl TestApp {
         .await
         .id()
     }
+
+    /// A visitor on a phone following the short link `slug` (redirects are not followed).
+    pub async fn visit(&self, slug: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/{slug}", self.address))
+            .header("user-agent", "Mozilla/5.0 (iPhone)")
+            .send()
+            .await
+            .expect("a redirect answer")
+    }
 }
